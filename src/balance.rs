@@ -1,0 +1,110 @@
+//! Picking an instance for a request.
+//!
+//! A [`Balancer`] is built with the snapshot and never changes; the only
+//! mutable state it touches is atomic (a shared cursor, in-flight counts), so
+//! picking takes no lock. That state is keyed by service and service ID in a
+//! [`StateRegistry`] and survives snapshot swaps: a rebuilt snapshot keeps its
+//! round-robin position and every instance keeps its in-flight count.
+
+pub mod state;
+pub mod wrr;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+pub use state::{InFlight, InstanceState, StateRegistry};
+
+/// The balancing policy of a route.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Policy {
+    /// Each instance in turn.
+    #[default]
+    RoundRobin,
+    /// Smooth weighted round-robin over Consul's `Weights.Passing`.
+    WeightedRoundRobin,
+    /// Least in-flight of two random instances.
+    PowerOfTwo,
+}
+
+impl FromStr for Policy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "rr" | "round-robin" => Ok(Policy::RoundRobin),
+            "wrr" | "weighted" => Ok(Policy::WeightedRoundRobin),
+            "p2c" | "least-inflight" => Ok(Policy::PowerOfTwo),
+            _ => Err(format!("unknown balancing policy {s:?} (expected rr, wrr or p2c)")),
+        }
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Policy::RoundRobin => "rr",
+            Policy::WeightedRoundRobin => "wrr",
+            Policy::PowerOfTwo => "p2c",
+        })
+    }
+}
+
+/// Selects among a fixed list of candidates. Knows nothing about Consul.
+#[derive(Debug)]
+pub struct Balancer {
+    policy: Policy,
+    /// Position shared by every snapshot of the same service.
+    cursor: Arc<AtomicUsize>,
+    /// For weighted round-robin: candidate indices in smooth order.
+    schedule: Box<[u32]>,
+}
+
+impl Balancer {
+    /// A balancer for candidates with the given weights.
+    pub fn new(policy: Policy, weights: &[u32], cursor: Arc<AtomicUsize>) -> Balancer {
+        let schedule = match policy {
+            Policy::WeightedRoundRobin => wrr::smooth_schedule(weights),
+            _ => Box::default(),
+        };
+        Balancer { policy, cursor, schedule }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// Index of the candidate to use, or `None` when there is none.
+    /// `in_flight(i)` reports candidate `i`'s current load (for p2c).
+    pub fn pick(&self, len: usize, in_flight: impl Fn(usize) -> usize) -> Option<usize> {
+        match (len, self.policy) {
+            (0, _) => None,
+            (1, _) => Some(0),
+            (_, Policy::RoundRobin) => Some(self.next() % len),
+            (_, Policy::WeightedRoundRobin) => {
+                let slot = self.next() % self.schedule.len().max(1);
+                Some(self.schedule.get(slot).map_or(0, |&i| i as usize).min(len - 1))
+            }
+            (_, Policy::PowerOfTwo) => Some(power_of_two(len, in_flight)),
+        }
+    }
+
+    fn next(&self) -> usize {
+        self.cursor.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Two distinct random candidates; the less loaded wins, the first on a tie.
+fn power_of_two(len: usize, in_flight: impl Fn(usize) -> usize) -> usize {
+    let a = fastrand::usize(..len);
+    let b = (a + 1 + fastrand::usize(..len - 1)) % len;
+    if in_flight(b) < in_flight(a) {
+        b
+    } else {
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests;

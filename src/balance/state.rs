@@ -1,0 +1,85 @@
+//! Per-instance state that must outlive a snapshot swap.
+//!
+//! Keyed by Consul service ID (instances) and service name (round-robin
+//! cursors). Each build starts a fresh registry and carries over the entries
+//! that are still in use; an instance that left keeps its state alive only as
+//! long as its in-flight requests hold it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Live counters of one instance.
+#[derive(Debug, Default)]
+pub struct InstanceState {
+    /// Requests sent and not yet finished (response body not yet ended).
+    in_flight: AtomicUsize,
+    /// Requests ever sent to this instance.
+    requests: AtomicU64,
+}
+
+impl InstanceState {
+    /// Requests currently in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Requests sent so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request as started; it ends when the guard is dropped.
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(self))
+    }
+}
+
+/// Holds one in-flight slot of an instance until dropped. Attached to the
+/// response body, so streamed responses count until their last byte.
+#[derive(Debug)]
+pub struct InFlight(Arc<InstanceState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The state of every instance and service in the current snapshot.
+#[derive(Debug, Default)]
+pub struct StateRegistry {
+    instances: HashMap<String, Arc<InstanceState>>,
+    cursors: HashMap<String, Arc<AtomicUsize>>,
+}
+
+impl StateRegistry {
+    /// The state of instance `id` from this registry (or a new one), recorded in `next`.
+    pub fn carry_instance(&self, next: &mut StateRegistry, id: &str) -> Arc<InstanceState> {
+        carry(&self.instances, &mut next.instances, id)
+    }
+
+    /// The round-robin cursor of `service` from this registry (or a new one), recorded in `next`.
+    pub fn carry_cursor(&self, next: &mut StateRegistry, service: &str) -> Arc<AtomicUsize> {
+        carry(&self.cursors, &mut next.cursors, service)
+    }
+
+    /// Number of instances tracked.
+    pub fn instances(&self) -> usize {
+        self.instances.len()
+    }
+}
+
+fn carry<T: Default>(old: &HashMap<String, Arc<T>>, next: &mut HashMap<String, Arc<T>>, key: &str) -> Arc<T> {
+    if let Some(found) = next.get(key) {
+        return Arc::clone(found);
+    }
+    let value = old.get(key).cloned().unwrap_or_default();
+    next.insert(key.to_string(), Arc::clone(&value));
+    value
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,246 @@
+//! Configuration: command-line flags (each with an environment variable), an
+//! optional TOML file, and defaults, merged into one validated [`Config`].
+//!
+//! Precedence is flag or env > file > default, so an operator can keep a file
+//! in version control and still override one value at deploy time.
+
+mod file;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::balance::Policy;
+use crate::routing::tags::{parse_prefix, RouteOptions};
+
+pub use file::FileConfig;
+
+/// Why a configuration was refused; the message names the offending value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid {what} {value:?}: {reason}")]
+    Invalid {
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+fn invalid(what: &'static str, value: &str, reason: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        what,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Command-line flags. Every flag also reads an environment variable.
+#[derive(Debug, Parser, Default)]
+#[command(name = "portico", version, about = "A Consul-driven API gateway and load balancer")]
+pub struct Cli {
+    /// Public listener address [default: 0.0.0.0:8080]
+    #[arg(long, env = "PORTICO_LISTEN")]
+    pub listen: Option<String>,
+    /// Admin listener address (/healthz, /admin/routes) [default: 127.0.0.1:9090]
+    #[arg(long, env = "PORTICO_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
+    /// Consul agent HTTP address [default: http://127.0.0.1:8500]
+    #[arg(long, env = "CONSUL_HTTP_ADDR")]
+    pub consul: Option<String>,
+    /// Consul ACL token, sent as X-Consul-Token
+    #[arg(long, env = "CONSUL_HTTP_TOKEN", hide_env_values = true)]
+    pub consul_token: Option<String>,
+    /// TOML configuration file
+    #[arg(long, env = "PORTICO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Static route PREFIX=SERVICE (repeatable; env: comma-separated)
+    #[arg(long = "route", env = "PORTICO_ROUTES", value_delimiter = ',')]
+    pub routes: Vec<String>,
+    /// Log format: pretty or json
+    #[arg(long, env = "PORTICO_LOG_FORMAT", default_value = "pretty")]
+    pub log_format: String,
+}
+
+/// A route declared by the operator rather than by a Consul tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticRoute {
+    /// Normalized path prefix, e.g. `/products`.
+    pub prefix: String,
+    /// Consul service whose passing instances serve the prefix.
+    pub service: String,
+    /// Per-route options (strip-prefix, balancing policy).
+    pub options: RouteOptions,
+}
+
+/// How discovery talks to Consul.
+#[derive(Debug, Clone)]
+pub struct ConsulSettings {
+    /// Base URL of the agent's HTTP API.
+    pub address: String,
+    /// ACL token sent as `X-Consul-Token`.
+    pub token: Option<String>,
+    /// `wait` sent with blocking queries.
+    pub wait: Duration,
+    /// Sustained blocking-query rate per watch (requests per second).
+    pub rate: f64,
+    /// Requests a watch may make back to back before the rate applies.
+    pub burst: u32,
+    /// First retry delay after a failed query; doubles up to `backoff_max`.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// Bursts of updates closer than this are folded into one snapshot.
+    pub coalesce: Duration,
+}
+
+/// How the proxy treats clients and upstreams.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// Upstream TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Time allowed from sending a request to receiving response headers.
+    pub response_timeout: Duration,
+    /// Idle pooled upstream connections are closed after this long.
+    pub pool_idle_timeout: Duration,
+    /// Clients must send full request headers within this time.
+    pub header_read_timeout: Duration,
+    /// On shutdown, in-flight requests get this long to finish.
+    pub shutdown_grace: Duration,
+    /// `Retry-After` seconds sent with a 503 for a route with no instance.
+    pub retry_after_secs: u32,
+}
+
+/// The validated configuration [`crate::run`] needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub consul: ConsulSettings,
+    pub proxy: ProxySettings,
+    pub routes: Vec<StaticRoute>,
+}
+
+impl Default for ConsulSettings {
+    fn default() -> Self {
+        ConsulSettings {
+            address: "http://127.0.0.1:8500".into(),
+            token: None,
+            wait: Duration::from_secs(300),
+            rate: 20.0,
+            burst: 20,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(10),
+            coalesce: Duration::from_millis(5),
+        }
+    }
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        ProxySettings {
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(60),
+            pool_idle_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+            retry_after_secs: 1,
+        }
+    }
+}
+
+impl Config {
+    /// Merges flags (with env), the file they name, and defaults.
+    pub fn load(cli: Cli) -> Result<Config, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => FileConfig::read(path)?,
+            None => FileConfig::default(),
+        };
+        Config::merge(cli, file)
+    }
+
+    /// Merges already-parsed flags and file contents; flags win.
+    pub fn merge(cli: Cli, file: FileConfig) -> Result<Config, ConfigError> {
+        let mut routes = file.routes()?;
+        let listen = pick(cli.listen, file.listen, "0.0.0.0:8080");
+        let admin = pick(cli.admin_listen, file.admin_listen, "127.0.0.1:9090");
+        let mut consul = file.consul.into_settings()?;
+        if let Some(address) = cli.consul {
+            consul.address = address;
+        }
+        consul.address = normalize_consul_address(&consul.address)?;
+        if cli.consul_token.is_some() {
+            consul.token = cli.consul_token.filter(|t| !t.is_empty());
+        }
+        for spec in &cli.routes {
+            routes.push(parse_route_flag(spec)?);
+        }
+        Ok(Config {
+            listen: parse_addr("--listen", &listen)?,
+            admin_listen: parse_addr("--admin-listen", &admin)?,
+            consul,
+            proxy: file.proxy.into_settings()?,
+            routes,
+        })
+    }
+}
+
+fn pick(flag: Option<String>, file: Option<String>, default: &str) -> String {
+    flag.or(file).unwrap_or_else(|| default.to_string())
+}
+
+fn parse_addr(what: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|e| invalid(what, value, e))
+}
+
+/// Accepts `host:port` as Consul's own tools do, and adds the `http://` scheme.
+fn normalize_consul_address(value: &str) -> Result<String, ConfigError> {
+    let with_scheme = if value.contains("://") {
+        value.to_string()
+    } else {
+        format!("http://{value}")
+    };
+    let url = reqwest::Url::parse(&with_scheme).map_err(|e| invalid("--consul", value, e))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(invalid("--consul", value, "scheme must be http or https"));
+    }
+    Ok(with_scheme.trim_end_matches('/').to_string())
+}
+
+/// Parses `--route /prefix=service`.
+pub fn parse_route_flag(spec: &str) -> Result<StaticRoute, ConfigError> {
+    let (prefix, service) = spec
+        .split_once('=')
+        .ok_or_else(|| invalid("--route", spec, "expected PREFIX=SERVICE"))?;
+    let prefix = parse_prefix(prefix.trim()).map_err(|e| invalid("--route", spec, e))?;
+    let service = service.trim();
+    if service.is_empty() {
+        return Err(invalid("--route", spec, "service name is empty"));
+    }
+    Ok(StaticRoute {
+        prefix,
+        service: service.to_string(),
+        options: RouteOptions::default(),
+    })
+}
+
+/// Parses a balancing policy name as used in config and tags.
+pub fn parse_policy(what: &'static str, value: &str) -> Result<Policy, ConfigError> {
+    value.parse().map_err(|e: String| invalid(what, value, e))
+}
+
+/// Parses a human duration such as `500ms`, `2s` or `5m`.
+pub fn parse_duration(what: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(value).map_err(|e| invalid(what, value, e))
+}
+
+#[cfg(test)]
+mod tests;

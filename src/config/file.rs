@@ -1,0 +1,158 @@
+//! The TOML configuration file. Unknown keys are refused, so a typo is an
+//! error at start-up instead of a silently ignored setting.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{
+    invalid, parse_duration, parse_policy, ConfigError, ConsulSettings, ProxySettings, StaticRoute,
+};
+use crate::routing::tags::{parse_prefix, RouteOptions};
+
+/// The file as written; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub admin_listen: Option<String>,
+    #[serde(default)]
+    pub consul: ConsulSection,
+    #[serde(default)]
+    pub proxy: ProxySection,
+    #[serde(default, rename = "route")]
+    pub route: Vec<RouteSection>,
+}
+
+/// `[consul]`: where the agent is and how hard to poll it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsulSection {
+    pub address: Option<String>,
+    pub token: Option<String>,
+    pub wait: Option<String>,
+    pub rate: Option<f64>,
+    pub burst: Option<u32>,
+    pub backoff_base: Option<String>,
+    pub backoff_max: Option<String>,
+    pub coalesce: Option<String>,
+}
+
+/// `[proxy]`: timeouts for clients and upstreams.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySection {
+    pub connect_timeout: Option<String>,
+    pub response_timeout: Option<String>,
+    pub pool_idle_timeout: Option<String>,
+    pub header_read_timeout: Option<String>,
+    pub shutdown_grace: Option<String>,
+    pub retry_after_secs: Option<u32>,
+}
+
+/// `[[route]]`: one static route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    pub prefix: String,
+    pub service: String,
+    #[serde(default)]
+    pub strip_prefix: bool,
+    pub lb: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads and parses a TOML file.
+    pub fn read(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        FileConfig::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<FileConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The validated static routes.
+    pub fn routes(&self) -> Result<Vec<StaticRoute>, ConfigError> {
+        self.route.iter().map(RouteSection::validate).collect()
+    }
+}
+
+impl RouteSection {
+    fn validate(&self) -> Result<StaticRoute, ConfigError> {
+        let prefix = parse_prefix(&self.prefix).map_err(|e| invalid("route prefix", &self.prefix, e))?;
+        if self.service.trim().is_empty() {
+            return Err(invalid("route service", &self.service, "must not be empty"));
+        }
+        let mut options = RouteOptions {
+            strip_prefix: self.strip_prefix,
+            ..RouteOptions::default()
+        };
+        if let Some(lb) = &self.lb {
+            options.policy = parse_policy("route lb", lb)?;
+        }
+        Ok(StaticRoute {
+            prefix,
+            service: self.service.trim().to_string(),
+            options,
+        })
+    }
+}
+
+fn duration_or(
+    what: &'static str,
+    value: &Option<String>,
+    default: std::time::Duration,
+) -> Result<std::time::Duration, ConfigError> {
+    value.as_deref().map_or(Ok(default), |v| parse_duration(what, v))
+}
+
+impl ConsulSection {
+    pub(super) fn into_settings(self) -> Result<ConsulSettings, ConfigError> {
+        let d = ConsulSettings::default();
+        let rate = self.rate.unwrap_or(d.rate);
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(invalid("consul.rate", &rate.to_string(), "must be > 0"));
+        }
+        let burst = self.burst.unwrap_or(d.burst).max(1);
+        let wait = duration_or("consul.wait", &self.wait, d.wait)?;
+        if wait.is_zero() || wait > std::time::Duration::from_secs(600) {
+            return Err(invalid("consul.wait", &format!("{wait:?}"), "must be between 1ms and 10m"));
+        }
+        Ok(ConsulSettings {
+            address: self.address.unwrap_or(d.address),
+            token: self.token.filter(|t| !t.is_empty()),
+            wait,
+            rate,
+            burst,
+            backoff_base: duration_or("consul.backoff_base", &self.backoff_base, d.backoff_base)?,
+            backoff_max: duration_or("consul.backoff_max", &self.backoff_max, d.backoff_max)?,
+            coalesce: duration_or("consul.coalesce", &self.coalesce, d.coalesce)?,
+        })
+    }
+}
+
+impl ProxySection {
+    pub(super) fn into_settings(self) -> Result<ProxySettings, ConfigError> {
+        let d = ProxySettings::default();
+        Ok(ProxySettings {
+            connect_timeout: duration_or("proxy.connect_timeout", &self.connect_timeout, d.connect_timeout)?,
+            response_timeout: duration_or("proxy.response_timeout", &self.response_timeout, d.response_timeout)?,
+            pool_idle_timeout: duration_or("proxy.pool_idle_timeout", &self.pool_idle_timeout, d.pool_idle_timeout)?,
+            header_read_timeout: duration_or(
+                "proxy.header_read_timeout",
+                &self.header_read_timeout,
+                d.header_read_timeout,
+            )?,
+            shutdown_grace: duration_or("proxy.shutdown_grace", &self.shutdown_grace, d.shutdown_grace)?,
+            retry_after_secs: self.retry_after_secs.unwrap_or(d.retry_after_secs),
+        })
+    }
+}

@@ -1,0 +1,150 @@
+//! A thin Consul HTTP client: exactly the endpoints Portico watches.
+//!
+//! Every call is a blocking query: the caller passes the last index, the
+//! client sends it with `wait`, and returns the body with the reply's index.
+//! The read timeout sits above `wait × 17/16` (Consul adds up to wait/16 of
+//! jitter) so a healthy long poll is never cut short. What to do with the
+//! index is [`index`]'s business; decoding is [`types`]'.
+
+pub mod index;
+pub mod types;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+
+use crate::config::ConsulSettings;
+pub use types::Instance;
+
+/// Why a Consul call failed. Every failure is retried by the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("consul unreachable: {0}")]
+    Transport(String),
+    #[error("consul answered {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("consul reply could not be decoded: {0}")]
+    Decode(String),
+    #[error("consul has no known leader")]
+    NoLeader,
+    #[error("invalid consul setting: {0}")]
+    Setup(String),
+}
+
+/// One reply to a blocking query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply<T> {
+    /// `X-Consul-Index` (0 when absent or unparsable).
+    pub index: u64,
+    /// The decoded body.
+    pub body: T,
+}
+
+/// Catalog view: service name → union of its instances' tags.
+pub type Services = BTreeMap<String, Vec<String>>;
+
+/// The client; cheap to clone (one shared connection pool).
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: reqwest::Url,
+    wait: String,
+}
+
+impl Client {
+    /// Builds a client for the agent and token in `settings`.
+    pub fn new(settings: &ConsulSettings) -> Result<Client, Error> {
+        let base = reqwest::Url::parse(&format!("{}/", settings.address.trim_end_matches('/')))
+            .map_err(|e| Error::Setup(format!("{}: {e}", settings.address)))?;
+        let mut headers = HeaderMap::new();
+        if let Some(token) = &settings.token {
+            let mut value = HeaderValue::from_str(token).map_err(|_| Error::Setup("token is not a valid header value".into()))?;
+            value.set_sensitive(true);
+            headers.insert("x-consul-token", value);
+        }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(read_timeout(settings.wait))
+            .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| Error::Setup(e.to_string()))?;
+        Ok(Client {
+            http,
+            base,
+            wait: format!("{}ms", settings.wait.as_millis()),
+        })
+    }
+
+    /// `GET /v1/catalog/services`.
+    pub async fn services(&self, index: u64) -> Result<Reply<Services>, Error> {
+        let url = self.url(&["v1", "catalog", "services"], index, false)?;
+        let (index, bytes) = self.get(url).await?;
+        Ok(Reply {
+            index,
+            body: types::decode_services(&bytes)?,
+        })
+    }
+
+    /// `GET /v1/health/service/<name>?passing`: the passing instances, sorted by ID.
+    pub async fn passing(&self, service: &str, index: u64) -> Result<Reply<Vec<Instance>>, Error> {
+        let url = self.url(&["v1", "health", "service", service], index, true)?;
+        let (index, bytes) = self.get(url).await?;
+        Ok(Reply {
+            index,
+            body: types::decode_health(&bytes)?,
+        })
+    }
+
+    fn url(&self, segments: &[&str], index: u64, passing: bool) -> Result<reqwest::Url, Error> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|_| Error::Setup("consul address cannot be a base URL".into()))?
+            .pop_if_empty()
+            .extend(segments);
+        {
+            let mut query = url.query_pairs_mut();
+            if index > 0 {
+                query.append_pair("index", &index.to_string());
+                query.append_pair("wait", &self.wait);
+            }
+            if passing {
+                query.append_pair("passing", "1");
+            }
+        }
+        Ok(url)
+    }
+
+    async fn get(&self, url: reqwest::Url) -> Result<(u64, bytes::Bytes), Error> {
+        let response = self.http.get(url).send().await.map_err(transport)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(transport)?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body[..body.len().min(512)]).trim().to_string();
+            return Err(Error::Status { status: status.as_u16(), body: text });
+        }
+        if index::leader_missing(&headers) {
+            return Err(Error::NoLeader);
+        }
+        Ok((index::reply_index(&headers), body))
+    }
+}
+
+/// The HTTP read timeout for a blocking query with `wait`: above the server's
+/// longest hold (`wait` plus up to `wait/16` of jitter), with a margin.
+pub fn read_timeout(wait: Duration) -> Duration {
+    wait + wait / 16 + Duration::from_secs(2)
+}
+
+fn transport(e: reqwest::Error) -> Error {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    Error::Transport(text)
+}

@@ -1,0 +1,105 @@
+//! Consul's JSON, decoded leniently: every field defaults, unknown keys are
+//! ignored, so an agent version that adds or omits fields cannot break us.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{Error, Services};
+
+/// One passing instance of a service, as Portico routes to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Consul service ID: the key for per-instance state.
+    pub id: String,
+    /// Host to connect to: `Service.Address`, else `Node.Address`.
+    pub address: String,
+    /// Port (80 when Consul has none).
+    pub port: u16,
+    /// `Weights.Passing` (1 when absent).
+    pub weight: u32,
+    /// `Service.Meta`.
+    pub meta: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "PascalCase")]
+struct Entry {
+    node: Node,
+    service: Service,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "PascalCase")]
+struct Node {
+    address: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "PascalCase")]
+struct Service {
+    #[serde(rename = "ID")]
+    id: String,
+    address: String,
+    port: u16,
+    weights: Option<Weights>,
+    meta: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "PascalCase")]
+struct Weights {
+    passing: u32,
+}
+
+/// Decodes `/v1/catalog/services`, dropping Consul's own `consul` service.
+pub fn decode_services(bytes: &[u8]) -> Result<Services, Error> {
+    let raw: BTreeMap<String, Option<Vec<String>>> =
+        serde_json::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))?;
+    Ok(raw
+        .into_iter()
+        .filter(|(name, _)| name != "consul")
+        .map(|(name, tags)| (name, tags.unwrap_or_default()))
+        .collect())
+}
+
+/// Decodes `/v1/health/service/<name>`: instances without an ID or an address
+/// are skipped; the rest are sorted by ID so equal sets compare equal.
+pub fn decode_health(bytes: &[u8]) -> Result<Vec<Instance>, Error> {
+    let entries: Vec<Entry> = serde_json::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))?;
+    let mut instances: Vec<Instance> = entries.into_iter().filter_map(Entry::into_instance).collect();
+    instances.sort_by(|a, b| a.id.cmp(&b.id));
+    instances.dedup_by(|a, b| a.id == b.id);
+    Ok(instances)
+}
+
+impl Entry {
+    fn into_instance(self) -> Option<Instance> {
+        let Entry { node, service } = self;
+        let address = if service.address.is_empty() { node.address } else { service.address };
+        if service.id.is_empty() || address.is_empty() {
+            return None;
+        }
+        Some(Instance {
+            id: service.id,
+            address,
+            port: if service.port == 0 { 80 } else { service.port },
+            weight: service.weights.map_or(1, |w| w.passing.max(1)),
+            meta: service.meta.unwrap_or_default(),
+        })
+    }
+}
+
+impl Instance {
+    /// `host:port` for a URI authority, with IPv6 literals bracketed.
+    pub fn authority(&self) -> String {
+        if self.address.contains(':') && !self.address.starts_with('[') {
+            format!("[{}]:{}", self.address, self.port)
+        } else {
+            format!("{}:{}", self.address, self.port)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,125 @@
+//! What each watch last saw, for `/admin/routes` and metrics.
+//!
+//! Written by the watch loops, read by the admin listener: never touched on
+//! the request path, so plain mutexes are fine here.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The health of one blocking-query loop.
+#[derive(Debug)]
+pub struct WatchStatus {
+    /// When the watch started; staleness counts from here until a first success.
+    started: Instant,
+    /// Last index received.
+    index: AtomicU64,
+    /// Replies received.
+    replies: AtomicU64,
+    /// Failures in a row since the last success.
+    failures: AtomicU64,
+    /// Time of the last success and the last error message.
+    detail: Mutex<Detail>,
+}
+
+#[derive(Debug, Default)]
+struct Detail {
+    last_ok: Option<Instant>,
+    last_error: Option<String>,
+}
+
+/// A point-in-time copy of a [`WatchStatus`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WatchReport {
+    pub index: u64,
+    pub replies: u64,
+    pub consecutive_failures: u64,
+    /// Seconds since this watch last knew it was in sync (0 while it is).
+    pub stale_seconds: f64,
+    pub last_error: Option<String>,
+}
+
+impl Default for WatchStatus {
+    fn default() -> Self {
+        WatchStatus {
+            started: Instant::now(),
+            index: AtomicU64::new(0),
+            replies: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            detail: Mutex::default(),
+        }
+    }
+}
+
+impl WatchStatus {
+    /// Records a good reply.
+    pub fn ok(&self, index: u64) {
+        self.index.store(index, Ordering::Relaxed);
+        self.replies.fetch_add(1, Ordering::Relaxed);
+        self.failures.store(0, Ordering::Relaxed);
+        let mut d = self.detail.lock().unwrap_or_else(PoisonError::into_inner);
+        d.last_ok = Some(Instant::now());
+        d.last_error = None;
+    }
+
+    /// Records a failed query.
+    pub fn failed(&self, error: &str) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let mut d = self.detail.lock().unwrap_or_else(PoisonError::into_inner);
+        d.last_error = Some(error.to_string());
+    }
+
+    /// A copy for reporting.
+    pub fn report(&self) -> WatchReport {
+        let failures = self.failures.load(Ordering::Relaxed);
+        let d = self.detail.lock().unwrap_or_else(PoisonError::into_inner);
+        let in_sync = failures == 0 && d.last_ok.is_some();
+        let since = d.last_ok.unwrap_or(self.started);
+        WatchReport {
+            index: self.index.load(Ordering::Relaxed),
+            replies: self.replies.load(Ordering::Relaxed),
+            consecutive_failures: failures,
+            stale_seconds: if in_sync { 0.0 } else { round_ms(since.elapsed()) },
+            last_error: d.last_error.clone(),
+        }
+    }
+}
+
+fn round_ms(d: Duration) -> f64 {
+    (d.as_millis() as f64) / 1000.0
+}
+
+/// Every live watch by name (`catalog`, `service:<name>`).
+#[derive(Debug, Clone, Default)]
+pub struct Statuses(Arc<Mutex<BTreeMap<String, Arc<WatchStatus>>>>);
+
+impl Statuses {
+    /// Registers a new watch and returns its status.
+    pub fn add(&self, name: &str) -> Arc<WatchStatus> {
+        let status = Arc::new(WatchStatus::default());
+        self.lock().insert(name.to_string(), Arc::clone(&status));
+        status
+    }
+
+    /// Forgets a stopped watch.
+    pub fn remove(&self, name: &str) {
+        self.lock().remove(name);
+    }
+
+    /// Reports of all watches.
+    pub fn reports(&self) -> BTreeMap<String, WatchReport> {
+        self.lock().iter().map(|(k, v)| (k.clone(), v.report())).collect()
+    }
+
+    /// The worst staleness over all watches, in seconds.
+    pub fn staleness(&self) -> f64 {
+        self.reports().values().map(|r| r.stale_seconds).fold(0.0, f64::max)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<WatchStatus>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,38 @@
+//! Portico: a Consul-driven API gateway and load balancer.
+//!
+//! # Layout
+//! Two planes meet at one immutable [`snapshot::Snapshot`] published through an
+//! `ArcSwap`: the control plane builds it off the request path, the data plane
+//! only ever loads it.
+//!
+//! Control plane (all Consul I/O and all waiting lives here):
+//! - [`config`]: flags, environment and TOML merged into one validated [`Config`].
+//! - [`consul`]: a thin Consul HTTP client: blocking-query index rules, JSON types.
+//! - [`discovery`]: the catalog watch and one health watch per routed service,
+//!   each a rate-limited blocking-query loop with backoff; emits [`discovery::Update`]s.
+//! - [`snapshot`]: the snapshot type and the builder that turns the discovered view
+//!   plus static routes into a new snapshot, coalescing bursts of updates.
+//! - [`routing`]: `portico.*` tag parsing, path normalization and the
+//!   longest-prefix route table.
+//! - [`balance`]: instance selection (round-robin, smooth weighted round-robin,
+//!   power-of-two-choices) and the per-instance state that survives snapshot swaps.
+//!
+//! Data plane (no locks, no Consul call, nothing awaited while holding the snapshot):
+//! - [`proxy`]: the accept loop, the request path (route → pick → forward), header
+//!   rules, upgrades, and the one place where errors become JSON responses.
+//! - [`admin`]: the admin listener: `/healthz` and `/admin/routes`.
+//!
+//! [`run`] wires them together; `main.rs` only parses flags and waits for signals.
+
+pub mod admin;
+pub mod balance;
+pub mod config;
+pub mod consul;
+pub mod discovery;
+pub mod proxy;
+pub mod routing;
+pub mod runtime;
+pub mod snapshot;
+
+pub use config::Config;
+pub use runtime::{run, Listeners};

@@ -1,0 +1,55 @@
+//! The `portico` binary: flags → config → [`portico::run`], stopped by SIGTERM or SIGINT.
+
+use clap::Parser;
+use portico::config::Cli;
+use portico::{Config, Listeners};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    let config = match Config::load(cli) {
+        Ok(config) => config,
+        Err(error) => return fail(&error),
+    };
+    let listeners = match Listeners::bind(&config).await {
+        Ok(listeners) => listeners,
+        Err(error) => return fail(&error),
+    };
+    let stop = CancellationToken::new();
+    tokio::spawn(stop_on_signal(stop.clone()));
+    match portico::run(config, listeners, stop).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+fn fail(error: &dyn std::fmt::Display) -> std::process::ExitCode {
+    eprintln!("portico: {error}");
+    std::process::ExitCode::from(2)
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn stop_on_signal(stop: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: draining"),
+        _ = int.recv() => tracing::info!("SIGINT: draining"),
+    }
+    stop.cancel();
+}

@@ -1,0 +1,80 @@
+//! Every way a request can fail, and the one place each becomes a response.
+//!
+//! Errors are JSON: `{"error": "...", "status": N, "request_id": "..."}` plus
+//! context fields where useful. A client never sees a stack of hyper errors;
+//! the log does.
+
+use http::{header, HeaderValue, Response, StatusCode};
+
+use super::body::ProxyBody;
+use crate::routing::path::PathError;
+
+/// A request that could not be proxied.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("bad request path: {0}")]
+    BadPath(#[from] PathError),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("no route")]
+    NoRoute,
+    #[error("no live instance")]
+    NoInstance { service: Box<str> },
+    #[error("upstream failed")]
+    Upstream { instance: Box<str>, detail: String },
+    #[error("upstream timed out")]
+    Timeout { instance: Box<str> },
+}
+
+impl ProxyError {
+    /// The status code a client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::BadPath(_) => StatusCode::BAD_REQUEST,
+            ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::NoInstance { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The JSON response, tagged with the request's ID.
+    pub fn into_response(self, request_id: Option<&HeaderValue>, retry_after_secs: u32) -> Response<ProxyBody> {
+        let status = self.status();
+        let mut body = serde_json::json!({ "error": self.to_string(), "status": status.as_u16() });
+        if let Some(id) = request_id.and_then(|v| v.to_str().ok()) {
+            body["request_id"] = id.into();
+        }
+        match &self {
+            ProxyError::NoInstance { service } => body["service"] = service.as_ref().into(),
+            ProxyError::Upstream { instance, .. } | ProxyError::Timeout { instance } => {
+                body["instance"] = instance.as_ref().into()
+            }
+            _ => {}
+        }
+        let mut response = json_response(status, &body);
+        if let Some(id) = request_id {
+            response.headers_mut().insert("x-request-id", id.clone());
+        }
+        if matches!(self, ProxyError::NoInstance { .. }) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
+    }
+}
+
+/// A JSON response with the right content type.
+pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<ProxyBody> {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes.push(b'\n');
+    let mut response = Response::new(ProxyBody::full(bytes));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+#[cfg(test)]
+mod tests;

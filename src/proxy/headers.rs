@@ -1,0 +1,118 @@
+//! Header rules between client and upstream.
+//!
+//! - hop-by-hop headers (RFC 9110 §7.6.1, plus any named in `Connection`)
+//!   belong to one connection and are removed in both directions, except the
+//!   `Upgrade` handshake of a protocol switch;
+//! - `X-Forwarded-For` gains the client address, `X-Forwarded-Proto` and
+//!   `X-Forwarded-Host` say what the client asked for;
+//! - `X-Request-Id` is kept when the client sent a sane one, else generated,
+//!   and echoed on the response so a client can quote it.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+];
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// The request-ID header.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// True when the message asks to switch protocols (`Connection: upgrade` + `Upgrade`).
+pub fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE) && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
+}
+
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Removes hop-by-hop headers. With `keep_upgrade`, the `Upgrade` header and
+/// `Connection: upgrade` survive so the handshake reaches the other side.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = connection_tokens(headers)
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+            .filter(|n| !(keep_upgrade && n == header::UPGRADE))
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    let upgrade = if keep_upgrade { headers.remove(header::UPGRADE) } else { None };
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if let Some(protocol) = upgrade {
+        headers.insert(header::UPGRADE, protocol);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// Sets the `X-Forwarded-*` headers for a request from `client`.
+pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, proto: &'static str, host: Option<&HeaderValue>) {
+    let client = client.to_string();
+    let chain = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) if !prior.trim().is_empty() => format!("{prior}, {client}"),
+        _ => client,
+    };
+    if let Ok(value) = HeaderValue::from_str(&chain) {
+        headers.insert(X_FORWARDED_FOR.clone(), value);
+    }
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    if let Some(host) = host {
+        headers.insert(X_FORWARDED_HOST.clone(), host.clone());
+    }
+}
+
+/// Generates request IDs: a random per-process prefix and a counter, so
+/// they are unique without coordination or a lock.
+#[derive(Debug)]
+pub struct RequestIds {
+    prefix: u32,
+    counter: AtomicU64,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        RequestIds { prefix: fastrand::u32(..), counter: AtomicU64::new(0) }
+    }
+}
+
+impl RequestIds {
+    /// The client's ID if it is sane (1–128 visible ASCII), else a new one; also stored in `headers`.
+    pub fn ensure(&self, headers: &mut HeaderMap) -> HeaderValue {
+        if let Some(given) = headers.get(&X_REQUEST_ID) {
+            let ok = (1..=128).contains(&given.len()) && given.as_bytes().iter().all(|b| b.is_ascii_graphic());
+            if ok {
+                return given.clone();
+            }
+        }
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let id = HeaderValue::from_str(&format!("{:08x}-{n:012x}", self.prefix))
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        headers.insert(X_REQUEST_ID.clone(), id.clone());
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,63 @@
+use super::*;
+
+fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(*k, HeaderValue::from_static(v));
+    }
+    h
+}
+
+#[test]
+fn hop_by_hop_headers_are_removed() {
+    let mut h = map(&[
+        ("connection", "keep-alive, x-secret"),
+        ("keep-alive", "timeout=5"),
+        ("x-secret", "s"),
+        ("te", "trailers"),
+        ("transfer-encoding", "chunked"),
+        ("accept", "*/*"),
+    ]);
+    strip_hop_by_hop(&mut h, false);
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert!(h.contains_key("accept"));
+}
+
+#[test]
+fn an_upgrade_handshake_survives_when_asked() {
+    let mut h = map(&[("connection", "Upgrade"), ("upgrade", "websocket"), ("sec-websocket-key", "k")]);
+    assert!(wants_upgrade(&h));
+    strip_hop_by_hop(&mut h, true);
+    assert_eq!(h["upgrade"], "websocket");
+    assert_eq!(h["connection"], "upgrade");
+    assert_eq!(h["sec-websocket-key"], "k");
+}
+
+#[test]
+fn upgrade_without_connection_token_is_not_an_upgrade() {
+    assert!(!wants_upgrade(&map(&[("upgrade", "websocket")])));
+}
+
+#[test]
+fn forwarded_for_is_appended() {
+    let mut h = map(&[("x-forwarded-for", "203.0.113.7")]);
+    set_forwarded(&mut h, "10.1.2.3".parse().expect("ip"), "http", Some(&HeaderValue::from_static("shop.example")));
+    assert_eq!(h["x-forwarded-for"], "203.0.113.7, 10.1.2.3");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-host"], "shop.example");
+}
+
+#[test]
+fn request_ids_are_kept_or_made() {
+    let ids = RequestIds::default();
+    let mut given = map(&[("x-request-id", "abc-123")]);
+    assert_eq!(ids.ensure(&mut given), "abc-123");
+    let mut none = HeaderMap::new();
+    let a = ids.ensure(&mut none);
+    let b = ids.ensure(&mut HeaderMap::new());
+    assert_ne!(a, b);
+    assert_eq!(none["x-request-id"], a);
+    let mut bad = HeaderMap::new();
+    bad.insert("x-request-id", HeaderValue::from_static(""));
+    assert_ne!(ids.ensure(&mut bad), "");
+}

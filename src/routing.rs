@@ -1,0 +1,9 @@
+//! Routing: which route a request belongs to.
+//!
+//! - [`tags`]: the `portico.*` tag language services use to declare routes.
+//! - [`path`]: path normalization, so matching cannot be fooled.
+//! - [`table`]: the longest-prefix table a snapshot carries.
+
+pub mod path;
+pub mod table;
+pub mod tags;

@@ -1,0 +1,60 @@
+use super::*;
+
+fn tags(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn routes_and_options_are_read() {
+    let d = parse_tags(&tags(&[
+        "v1",
+        "portico.route=/products",
+        "portico.route=/catalog/",
+        "portico.strip-prefix=true",
+        "portico.lb=p2c",
+    ]));
+    assert_eq!(d.prefixes, vec!["/catalog", "/products"]);
+    assert!(d.options.strip_prefix);
+    assert_eq!(d.options.policy, Policy::PowerOfTwo);
+    assert!(d.rejected.is_empty());
+}
+
+#[test]
+fn a_bad_tag_disables_only_itself() {
+    let d = parse_tags(&tags(&[
+        "portico.route=/ok",
+        "portico.route=relative",
+        "portico.route=/a/../b",
+        "portico.lb=fastest",
+        "portico.colour=blue",
+        "portico.route",
+    ]));
+    assert_eq!(d.prefixes, vec!["/ok"]);
+    assert_eq!(d.options, RouteOptions::default());
+    let refused: Vec<&str> = d.rejected.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(refused.len(), 5, "{:?}", d.rejected);
+    assert!(refused.contains(&"portico.lb=fastest"));
+}
+
+#[test]
+fn conflicting_options_keep_the_first_in_sorted_order() {
+    let d = parse_tags(&tags(&["portico.lb=wrr", "portico.lb=p2c", "portico.route=/x"]));
+    assert_eq!(d.options.policy, Policy::PowerOfTwo);
+    assert_eq!(d.rejected.len(), 1);
+    assert_eq!(d.rejected[0].0, "portico.lb=wrr");
+}
+
+#[test]
+fn prefixes_must_be_clean() {
+    assert_eq!(parse_prefix("/").as_deref(), Ok("/"));
+    assert_eq!(parse_prefix("/a/").as_deref(), Ok("/a"));
+    for bad in ["", "a", "/a?x", "/a#b", "/a//b", "/a/./b", "/a%2Fb", "/a b"] {
+        assert!(parse_prefix(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn route_tag_detection() {
+    assert!(has_route(&tags(&["x", "portico.route=/a"])));
+    assert!(!has_route(&tags(&["portico.lb=rr"])));
+}

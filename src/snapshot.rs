@@ -1,0 +1,108 @@
+//! The routing snapshot: everything the request path needs, immutable.
+//!
+//! One `Snapshot` behind one `ArcSwap` holds the route table, every route's
+//! upstream and instances, and the balancers, so an update is atomic: a
+//! request sees either the old world or the new one, never a mix. The request
+//! path loads it, matches, picks, and lets go before it awaits anything.
+
+pub mod build;
+pub mod builder;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use http::uri::Authority;
+
+use crate::balance::{Balancer, InstanceState};
+use crate::routing::table::PrefixTable;
+use crate::routing::tags::RouteOptions;
+
+/// The published snapshot, shared by the builder (writer) and every request (reader).
+pub type Shared = Arc<ArcSwap<Snapshot>>;
+
+/// One immutable routing state.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Increases by one with every published snapshot.
+    pub generation: u64,
+    /// Prefix → route.
+    pub table: PrefixTable<Arc<Route>>,
+    /// Declarations that were refused, with reasons, for `/admin/routes`.
+    pub rejected: Vec<Rejection>,
+    /// True once the catalog has been read at least once.
+    pub synced: bool,
+}
+
+/// Where a route was declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// `--route` or the TOML file: the operator's word wins a conflict.
+    Config,
+    /// A `portico.route` tag in Consul.
+    Tag,
+}
+
+/// A prefix bound to a service.
+#[derive(Debug)]
+pub struct Route {
+    pub prefix: Box<str>,
+    pub service: Box<str>,
+    pub origin: Origin,
+    pub options: RouteOptions,
+    pub upstream: Arc<Upstream>,
+}
+
+/// The passing instances of one service and how to choose among them.
+#[derive(Debug)]
+pub struct Upstream {
+    pub endpoints: Box<[Endpoint]>,
+    pub balancer: Balancer,
+}
+
+/// One instance, ready to receive requests.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// Consul service ID.
+    pub id: Box<str>,
+    /// `host:port`, parsed once here instead of once per request.
+    pub authority: Authority,
+    /// Consul `Weights.Passing`.
+    pub weight: u32,
+    /// Counters that outlive this snapshot.
+    pub state: Arc<InstanceState>,
+}
+
+/// A declaration that did not make it into the table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rejection {
+    /// The service (or `config`) that declared it.
+    pub source: String,
+    /// The tag or setting, verbatim.
+    pub declaration: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+impl Snapshot {
+    /// The route for a normalized path.
+    pub fn route(&self, path: &str) -> Option<&Arc<Route>> {
+        self.table.lookup(path).map(|(_, route)| route)
+    }
+
+    /// Routes sorted by prefix, for reporting.
+    pub fn routes(&self) -> Vec<&Arc<Route>> {
+        let mut routes: Vec<&Arc<Route>> = self.table.iter().map(|(_, r)| r).collect();
+        routes.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+        routes
+    }
+}
+
+impl Upstream {
+    /// The instance to send the next request to.
+    pub fn pick(&self) -> Option<&Endpoint> {
+        let endpoints = &self.endpoints;
+        let index = self.balancer.pick(endpoints.len(), |i| endpoints[i].state.in_flight())?;
+        endpoints.get(index)
+    }
+}

@@ -1,0 +1,133 @@
+use super::*;
+use crate::consul::Instance;
+
+fn instance(id: &str, port: u16, weight: u32) -> Instance {
+    Instance { id: id.into(), address: "127.0.0.1".into(), port, weight, meta: Default::default() }
+}
+
+fn view(catalog: &[(&str, &[&str])], instances: &[(&str, Vec<Instance>)]) -> View {
+    View {
+        catalog: Some(
+            catalog
+                .iter()
+                .map(|(name, tags)| (name.to_string(), tags.iter().map(|t| t.to_string()).collect()))
+                .collect(),
+        ),
+        instances: instances.iter().map(|(s, i)| (s.to_string(), i.clone())).collect(),
+    }
+}
+
+fn served_by(snapshot: &Snapshot, path: &str) -> Option<String> {
+    snapshot.route(path).map(|r| r.service.to_string())
+}
+
+#[test]
+fn tagged_services_are_routed_to_their_instances() {
+    let v = view(
+        &[("web", &["portico.route=/web", "portico.route=/site"]), ("db", &["primary"])],
+        &[("web", vec![instance("web-1", 8001, 1), instance("web-2", 8002, 1)])],
+    );
+    let (s, registry) = build(&v, &[], &StateRegistry::default(), 1);
+    assert_eq!(served_by(&s, "/web/index.html").as_deref(), Some("web"));
+    assert_eq!(served_by(&s, "/site").as_deref(), Some("web"));
+    assert_eq!(served_by(&s, "/db"), None);
+    let route = s.route("/web").expect("route");
+    assert_eq!(route.upstream.endpoints.len(), 2);
+    assert_eq!(route.upstream.endpoints[0].authority.as_str(), "127.0.0.1:8001");
+    assert_eq!(registry.instances(), 2);
+    assert!(s.synced);
+}
+
+#[test]
+fn a_route_without_instances_is_still_a_route() {
+    let v = view(&[("web", &["portico.route=/web"])], &[]);
+    let (s, _) = build(&v, &[], &StateRegistry::default(), 1);
+    let route = s.route("/web").expect("route known");
+    assert!(route.upstream.pick().is_none());
+}
+
+#[test]
+fn conflicts_have_a_deterministic_winner_and_are_reported() {
+    let v = view(
+        &[("beta", &["portico.route=/shared"]), ("alpha", &["portico.route=/shared"])],
+        &[],
+    );
+    let (s, _) = build(&v, &[], &StateRegistry::default(), 1);
+    assert_eq!(served_by(&s, "/shared").as_deref(), Some("alpha"));
+    assert_eq!(s.rejected.len(), 1);
+    assert_eq!(s.rejected[0].source, "beta");
+    assert!(s.rejected[0].reason.contains("alpha"), "{:?}", s.rejected);
+}
+
+#[test]
+fn static_routes_beat_tags() {
+    let v = view(&[("tagged", &["portico.route=/x"])], &[]);
+    let statics = vec![crate::config::parse_route_flag("/x=pinned").expect("valid")];
+    let (s, _) = build(&v, &statics, &StateRegistry::default(), 1);
+    assert_eq!(served_by(&s, "/x").as_deref(), Some("pinned"));
+    assert_eq!(s.route("/x").map(|r| r.origin), Some(Origin::Config));
+    assert_eq!(s.rejected[0].source, "tagged");
+}
+
+#[test]
+fn malformed_tags_are_reported_and_the_rest_still_routes() {
+    let v = view(&[("web", &["portico.route=/ok", "portico.route=bad", "portico.lb=magic"])], &[]);
+    let (s, _) = build(&v, &[], &StateRegistry::default(), 1);
+    assert!(s.route("/ok").is_some());
+    assert_eq!(s.rejected.len(), 2, "{:?}", s.rejected);
+}
+
+#[test]
+fn instance_state_survives_a_rebuild() {
+    let v1 = view(&[("web", &["portico.route=/web"])], &[("web", vec![instance("web-1", 8001, 1)])]);
+    let (s1, r1) = build(&v1, &[], &StateRegistry::default(), 1);
+    let endpoint = &s1.route("/web").expect("route").upstream.endpoints[0];
+    let _in_flight = endpoint.state.begin();
+
+    let v2 = view(
+        &[("web", &["portico.route=/web"])],
+        &[("web", vec![instance("web-1", 8001, 1), instance("web-2", 8002, 1)])],
+    );
+    let (s2, _) = build(&v2, &[], &r1, 2);
+    let again = &s2.route("/web").expect("route").upstream.endpoints[0];
+    assert_eq!(&*again.id, "web-1");
+    assert_eq!(again.state.in_flight(), 1);
+    assert!(Arc::ptr_eq(&endpoint.state, &again.state));
+}
+
+#[test]
+fn weighted_routes_follow_consul_weights() {
+    let v = view(
+        &[("web", &["portico.route=/web", "portico.lb=wrr"])],
+        &[("web", vec![instance("a", 1, 3), instance("b", 2, 1)])],
+    );
+    let (s, _) = build(&v, &[], &StateRegistry::default(), 1);
+    let upstream = &s.route("/web").expect("route").upstream;
+    let picks: Vec<&str> = (0..8).filter_map(|_| upstream.pick()).map(|e| &*e.id).collect();
+    assert_eq!(picks.iter().filter(|id| **id == "a").count(), 6);
+}
+
+#[test]
+fn bad_addresses_skip_only_that_instance() {
+    let mut bad = instance("web-bad", 80, 1);
+    bad.address = "not a host".into();
+    let v = view(&[("web", &["portico.route=/web"])], &[("web", vec![bad, instance("web-1", 8001, 1)])]);
+    let (s, _) = build(&v, &[], &StateRegistry::default(), 1);
+    assert_eq!(s.route("/web").expect("route").upstream.endpoints.len(), 1);
+    assert!(s.rejected.iter().any(|r| r.declaration.contains("web-bad")));
+}
+
+#[test]
+fn untagged_catalog_changes_do_not_count_as_changes() {
+    let mut v = View::default();
+    let catalog = |extra: &str| -> crate::consul::Services {
+        [("web".to_string(), vec!["portico.route=/web".to_string()]), (extra.to_string(), vec![])]
+            .into_iter()
+            .collect()
+    };
+    assert!(v.apply(Update::Catalog(catalog("db"))));
+    assert!(!v.apply(Update::Catalog(catalog("cache"))));
+    assert!(v.apply(Update::Instances { service: "web".into(), instances: vec![instance("w", 1, 1)] }));
+    assert!(!v.apply(Update::Instances { service: "web".into(), instances: vec![instance("w", 1, 1)] }));
+    assert!(v.apply(Update::Removed("web".into())));
+}

@@ -1,0 +1,73 @@
+//! The task that owns the [`View`] and publishes snapshots.
+//!
+//! Flap damping: an update after a quiet spell is published at once, but
+//! builds are spaced at least `coalesce` apart, and every update that arrives
+//! meanwhile is folded into the next one. A check flapping hundreds of times a
+//! second therefore costs at most one build per `coalesce`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::build::{build, View};
+use super::Shared;
+use crate::balance::StateRegistry;
+use crate::config::StaticRoute;
+use crate::discovery::Update;
+
+/// Owns the discovered view and the per-instance state registry.
+pub struct Builder {
+    view: View,
+    statics: Vec<StaticRoute>,
+    registry: StateRegistry,
+    generation: u64,
+    shared: Shared,
+    coalesce: Duration,
+}
+
+impl Builder {
+    /// Publishes generation 1 (static routes, no instances yet) right away.
+    pub fn new(statics: Vec<StaticRoute>, shared: Shared, coalesce: Duration) -> Builder {
+        let mut builder = Builder {
+            view: View::default(),
+            statics,
+            registry: StateRegistry::default(),
+            generation: 0,
+            shared,
+            coalesce,
+        };
+        builder.publish();
+        builder
+    }
+
+    /// Applies updates until the channel closes.
+    pub async fn run(mut self, mut updates: mpsc::Receiver<Update>) {
+        let mut last_build: Option<Instant> = None;
+        while let Some(update) = updates.recv().await {
+            let mut changed = self.view.apply(update);
+            if let Some(last) = last_build {
+                tokio::time::sleep_until(last + self.coalesce).await;
+            }
+            while let Ok(more) = updates.try_recv() {
+                changed |= self.view.apply(more);
+            }
+            if changed {
+                self.publish();
+                last_build = Some(Instant::now());
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        self.generation += 1;
+        let (snapshot, registry) = build(&self.view, &self.statics, &self.registry, self.generation);
+        self.registry = registry;
+        tracing::debug!(generation = self.generation, routes = snapshot.table.len(), "snapshot published");
+        self.shared.store(Arc::new(snapshot));
+    }
+}
+
+#[cfg(test)]
+mod tests;

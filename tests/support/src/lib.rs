@@ -1,0 +1,15 @@
+//! Test harness shared by every Portico test that needs the outside world:
+//!
+//! - [`consul`]: a real, isolated `consul agent -dev` on free ports, which
+//!   can be stopped and restarted mid-test and is killed when dropped;
+//! - [`backend`]: small in-process HTTP services that say who answered;
+//! - [`ports`]: free loopback ports that no other test in this process gets.
+//!
+//! Everything binds loopback only and cleans up after itself.
+
+pub mod backend;
+pub mod consul;
+pub mod ports;
+
+pub use backend::Backend;
+pub use consul::ConsulAgent;
