@@ -28,7 +28,10 @@ pub struct Admin {
 impl Handler for Admin {
     async fn call(&self, request: Request<Incoming>, _client: SocketAddr) -> Response<ProxyBody> {
         if request.method() != Method::GET && request.method() != Method::HEAD {
-            return json_response(StatusCode::METHOD_NOT_ALLOWED, &json!({"error": "method not allowed", "status": 405}));
+            return json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &json!({"error": "method not allowed", "status": 405}),
+            );
         }
         match request.uri().path() {
             "/healthz" => self.healthz(),

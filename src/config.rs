@@ -21,26 +21,15 @@ pub use file::FileConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid {what} {value:?}: {reason}")]
-    Invalid {
-        what: &'static str,
-        value: String,
-        reason: String,
-    },
+    Invalid { what: &'static str, value: String, reason: String },
 }
 
 fn invalid(what: &'static str, value: &str, reason: impl ToString) -> ConfigError {
-    ConfigError::Invalid {
-        what,
-        value: value.to_string(),
-        reason: reason.to_string(),
-    }
+    ConfigError::Invalid { what, value: value.to_string(), reason: reason.to_string() }
 }
 
 /// Command-line flags. Every flag also reads an environment variable.
@@ -203,11 +192,7 @@ fn parse_addr(what: &'static str, value: &str) -> Result<SocketAddr, ConfigError
 
 /// Accepts `host:port` as Consul's own tools do, and adds the `http://` scheme.
 fn normalize_consul_address(value: &str) -> Result<String, ConfigError> {
-    let with_scheme = if value.contains("://") {
-        value.to_string()
-    } else {
-        format!("http://{value}")
-    };
+    let with_scheme = if value.contains("://") { value.to_string() } else { format!("http://{value}") };
     let url = reqwest::Url::parse(&with_scheme).map_err(|e| invalid("--consul", value, e))?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(invalid("--consul", value, "scheme must be http or https"));
@@ -217,19 +202,13 @@ fn normalize_consul_address(value: &str) -> Result<String, ConfigError> {
 
 /// Parses `--route /prefix=service`.
 pub fn parse_route_flag(spec: &str) -> Result<StaticRoute, ConfigError> {
-    let (prefix, service) = spec
-        .split_once('=')
-        .ok_or_else(|| invalid("--route", spec, "expected PREFIX=SERVICE"))?;
+    let (prefix, service) = spec.split_once('=').ok_or_else(|| invalid("--route", spec, "expected PREFIX=SERVICE"))?;
     let prefix = parse_prefix(prefix.trim()).map_err(|e| invalid("--route", spec, e))?;
     let service = service.trim();
     if service.is_empty() {
         return Err(invalid("--route", spec, "service name is empty"));
     }
-    Ok(StaticRoute {
-        prefix,
-        service: service.to_string(),
-        options: RouteOptions::default(),
-    })
+    Ok(StaticRoute { prefix, service: service.to_string(), options: RouteOptions::default() })
 }
 
 /// Parses a balancing policy name as used in config and tags.

@@ -59,7 +59,8 @@ impl Client {
             .map_err(|e| Error::Setup(format!("{}: {e}", settings.address)))?;
         let mut headers = HeaderMap::new();
         if let Some(token) = &settings.token {
-            let mut value = HeaderValue::from_str(token).map_err(|_| Error::Setup("token is not a valid header value".into()))?;
+            let mut value =
+                HeaderValue::from_str(token).map_err(|_| Error::Setup("token is not a valid header value".into()))?;
             value.set_sensitive(true);
             headers.insert("x-consul-token", value);
         }
@@ -70,31 +71,21 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|e| Error::Setup(e.to_string()))?;
-        Ok(Client {
-            http,
-            base,
-            wait: format!("{}ms", settings.wait.as_millis()),
-        })
+        Ok(Client { http, base, wait: format!("{}ms", settings.wait.as_millis()) })
     }
 
     /// `GET /v1/catalog/services`.
     pub async fn services(&self, index: u64) -> Result<Reply<Services>, Error> {
         let url = self.url(&["v1", "catalog", "services"], index, false)?;
         let (index, bytes) = self.get(url).await?;
-        Ok(Reply {
-            index,
-            body: types::decode_services(&bytes)?,
-        })
+        Ok(Reply { index, body: types::decode_services(&bytes)? })
     }
 
     /// `GET /v1/health/service/<name>?passing`: the passing instances, sorted by ID.
     pub async fn passing(&self, service: &str, index: u64) -> Result<Reply<Vec<Instance>>, Error> {
         let url = self.url(&["v1", "health", "service", service], index, true)?;
         let (index, bytes) = self.get(url).await?;
-        Ok(Reply {
-            index,
-            body: types::decode_health(&bytes)?,
-        })
+        Ok(Reply { index, body: types::decode_health(&bytes)? })
     }
 
     fn url(&self, segments: &[&str], index: u64, passing: bool) -> Result<reqwest::Url, Error> {

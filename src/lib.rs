@@ -24,6 +24,8 @@
 //!
 //! [`run`] wires them together; `main.rs` only parses flags and waits for signals.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod admin;
 pub mod balance;
 pub mod config;

@@ -65,10 +65,8 @@ impl Gateway {
         let uri = request.uri().clone(); // Bytes-backed: a refcount, not a copy
         let path = normalize(uri.path())?;
         let route = self.route(&path)?;
-        let endpoint = route
-            .upstream
-            .pick()
-            .ok_or_else(|| ProxyError::NoInstance { service: route.service.clone() })?;
+        let endpoint =
+            route.upstream.pick().ok_or_else(|| ProxyError::NoInstance { service: route.service.clone() })?;
         let upstream_path = forward::upstream_path(&path, &route);
         self.upstreams.send(request, &upstream_path, endpoint, client, &self.settings).await
     }

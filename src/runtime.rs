@@ -40,7 +40,11 @@ fn named(e: std::io::Error, flag: &str, addr: std::net::SocketAddr) -> std::io::
 }
 
 impl Handler for Gateway {
-    async fn call(&self, request: http::Request<hyper::body::Incoming>, client: std::net::SocketAddr) -> http::Response<ProxyBody> {
+    async fn call(
+        &self,
+        request: http::Request<hyper::body::Incoming>,
+        client: std::net::SocketAddr,
+    ) -> http::Response<ProxyBody> {
         self.handle(request, client).await
     }
 }
@@ -57,7 +61,8 @@ pub async fn run(config: Config, listeners: Listeners, stop: CancellationToken) 
     let discovery = Discovery { client, settings: config.consul.clone(), updates: tx, statuses: statuses.clone() };
     let discovery = tokio::spawn(discovery.run(pinned, stop.clone()));
 
-    let server = ServerSettings { header_read_timeout: config.proxy.header_read_timeout, grace: config.proxy.shutdown_grace };
+    let server =
+        ServerSettings { header_read_timeout: config.proxy.header_read_timeout, grace: config.proxy.shutdown_grace };
     let gateway = Arc::new(Gateway::new(shared.clone(), config.proxy.clone()));
     let admin = Arc::new(Admin { snapshot: shared, statuses });
     tracing::info!(listen = %addr(&listeners.proxy), admin = %addr(&listeners.admin), consul = %config.consul.address, "portico started");

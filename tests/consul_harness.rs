@@ -33,9 +33,7 @@ async fn two_agents_run_side_by_side_and_run_http_checks() {
 async fn a_restarted_dev_agent_comes_back_empty_with_a_small_index() {
     let mut agent = ConsulAgent::start().await;
     for i in 0..20 {
-        agent
-            .register(&portico_testkit::consul::ttl_service("churn", &format!("churn-{i}"), 9000 + i, &[]))
-            .await;
+        agent.register(&portico_testkit::consul::ttl_service("churn", &format!("churn-{i}"), 9000 + i, &[])).await;
     }
     let (before, _) = agent.get_with_index("/v1/catalog/services").await.expect("catalog");
     agent.restart().await;

@@ -5,9 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{
-    invalid, parse_duration, parse_policy, ConfigError, ConsulSettings, ProxySettings, StaticRoute,
-};
+use super::{invalid, parse_duration, parse_policy, ConfigError, ConsulSettings, ProxySettings, StaticRoute};
 use crate::routing::tags::{parse_prefix, RouteOptions};
 
 /// The file as written; every field optional.
@@ -64,14 +62,9 @@ pub struct RouteSection {
 impl FileConfig {
     /// Reads and parses a TOML file.
     pub fn read(path: &Path) -> Result<FileConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        FileConfig::parse(&text).map_err(|message| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message,
-        })
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        FileConfig::parse(&text).map_err(|message| ConfigError::Parse { path: path.to_path_buf(), message })
     }
 
     /// Parses TOML text.
@@ -91,18 +84,11 @@ impl RouteSection {
         if self.service.trim().is_empty() {
             return Err(invalid("route service", &self.service, "must not be empty"));
         }
-        let mut options = RouteOptions {
-            strip_prefix: self.strip_prefix,
-            ..RouteOptions::default()
-        };
+        let mut options = RouteOptions { strip_prefix: self.strip_prefix, ..RouteOptions::default() };
         if let Some(lb) = &self.lb {
             options.policy = parse_policy("route lb", lb)?;
         }
-        Ok(StaticRoute {
-            prefix,
-            service: self.service.trim().to_string(),
-            options,
-        })
+        Ok(StaticRoute { prefix, service: self.service.trim().to_string(), options })
     }
 }
 

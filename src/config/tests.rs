@@ -31,11 +31,9 @@ fn flags_override_the_file() {
         "#,
     )
     .expect("file parses");
-    let config = Config::merge(
-        cli(&["--listen", "127.0.0.1:7001", "--route", "/b=beta", "--consul", "127.0.0.1:18500"]),
-        file,
-    )
-    .expect("valid");
+    let config =
+        Config::merge(cli(&["--listen", "127.0.0.1:7001", "--route", "/b=beta", "--consul", "127.0.0.1:18500"]), file)
+            .expect("valid");
     assert_eq!(config.listen.to_string(), "127.0.0.1:7001");
     assert_eq!(config.consul.address, "http://127.0.0.1:18500");
     assert_eq!(config.consul.wait, Duration::from_secs(30));

@@ -16,11 +16,7 @@ pub struct Backoff {
 impl Backoff {
     /// A backoff whose first delay is about `base`.
     pub fn new(base: Duration, max: Duration) -> Backoff {
-        Backoff {
-            base: base.max(Duration::from_millis(1)),
-            max: max.max(base),
-            attempt: 0,
-        }
+        Backoff { base: base.max(Duration::from_millis(1)), max: max.max(base), attempt: 0 }
     }
 
     /// The delay before the next attempt.

@@ -22,12 +22,7 @@ impl TokenBucket {
     /// A full bucket.
     pub fn new(rate: f64, burst: u32) -> TokenBucket {
         let capacity = f64::from(burst.max(1));
-        TokenBucket {
-            capacity,
-            rate: if rate > 0.0 { rate } else { 1.0 },
-            tokens: capacity,
-            last: Instant::now(),
-        }
+        TokenBucket { capacity, rate: if rate > 0.0 { rate } else { 1.0 }, tokens: capacity, last: Instant::now() }
     }
 
     /// Waits for a token and takes it.

@@ -70,9 +70,7 @@ pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<
     bytes.push(b'\n');
     let mut response = Response::new(ProxyBody::full(bytes));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 

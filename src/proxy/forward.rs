@@ -59,7 +59,8 @@ impl Upstreams {
             Ok(Err(e)) => return Err(upstream_error(endpoint, &e)),
             Ok(Ok(response)) => response,
         };
-        if let (Some(client_side), true) = (client_upgrade, response.status() == http::StatusCode::SWITCHING_PROTOCOLS) {
+        if let (Some(client_side), true) = (client_upgrade, response.status() == http::StatusCode::SWITCHING_PROTOCOLS)
+        {
             let upstream_side = hyper::upgrade::on(&mut response);
             upgrade::tunnel(client_side, upstream_side, in_flight);
             let (mut parts, _) = response.into_parts();
@@ -73,7 +74,12 @@ impl Upstreams {
 }
 
 /// Rewrites the request for the instance: URI, version, and headers.
-fn prepare(request: &mut Request<Incoming>, path: &str, endpoint: &Endpoint, client: SocketAddr) -> Result<(), ProxyError> {
+fn prepare(
+    request: &mut Request<Incoming>,
+    path: &str,
+    endpoint: &Endpoint,
+    client: SocketAddr,
+) -> Result<(), ProxyError> {
     let uri = upstream_uri(request.uri(), path, endpoint)?;
     let host = request
         .headers()
@@ -100,7 +106,8 @@ fn upstream_uri(original: &Uri, path: &str, endpoint: &Endpoint) -> Result<Uri, 
                 Some(q) => format!("{path}?{q}"),
                 None => path.to_string(),
             };
-            PathAndQuery::try_from(joined).map_err(|_| ProxyError::BadPath(crate::routing::path::PathError::BadEscape))?
+            PathAndQuery::try_from(joined)
+                .map_err(|_| ProxyError::BadPath(crate::routing::path::PathError::BadEscape))?
         }
     };
     let mut parts = http::uri::Parts::default();

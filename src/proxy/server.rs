@@ -37,13 +37,14 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// Serves `listener` until `stop` is cancelled, then drains.
-pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>, settings: ServerSettings, stop: CancellationToken) {
+pub async fn serve<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    settings: ServerSettings,
+    stop: CancellationToken,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout)
-        .keep_alive(true);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout).keep_alive(true);
     builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
     let graceful = GracefulShutdown::new();
     loop {

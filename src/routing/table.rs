@@ -18,10 +18,7 @@ pub struct PrefixTable<T> {
 
 impl<T> Default for PrefixTable<T> {
     fn default() -> Self {
-        PrefixTable {
-            map: HashMap::new(),
-            longest: 0,
-        }
+        PrefixTable { map: HashMap::new(), longest: 0 }
     }
 }
 

@@ -51,12 +51,12 @@ pub fn parse_tags(tags: &[String]) -> Declarations {
     for tag in sorted {
         let result = match tag[TAG_PREFIX.len()..].split_once('=') {
             Some(("route", value)) => parse_prefix(value).map(|p| out.prefixes.push(p)),
-            Some(("strip-prefix", value)) => once(&mut seen_strip, value)
-                .and_then(|_| parse_bool(value))
-                .map(|b| out.options.strip_prefix = b),
-            Some(("lb", value)) => once(&mut seen_policy, value)
-                .and_then(|_| value.parse::<Policy>())
-                .map(|p| out.options.policy = p),
+            Some(("strip-prefix", value)) => {
+                once(&mut seen_strip, value).and_then(|_| parse_bool(value)).map(|b| out.options.strip_prefix = b)
+            }
+            Some(("lb", value)) => {
+                once(&mut seen_policy, value).and_then(|_| value.parse::<Policy>()).map(|p| out.options.policy = p)
+            }
             Some((key, _)) => Err(format!("unknown option {key:?}")),
             None => Err("expected portico.<option>=<value>".to_string()),
         };

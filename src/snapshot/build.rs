@@ -61,12 +61,8 @@ struct Claim<'a> {
 /// Builds snapshot `generation`; returns it with the registry to carry next time.
 pub fn build(view: &View, statics: &[StaticRoute], old: &StateRegistry, generation: u64) -> (Snapshot, StateRegistry) {
     let mut rejected = Vec::new();
-    let parsed: BTreeMap<&str, _> = view
-        .catalog
-        .iter()
-        .flatten()
-        .map(|(name, tags)| (name.as_str(), parse_tags(tags)))
-        .collect();
+    let parsed: BTreeMap<&str, _> =
+        view.catalog.iter().flatten().map(|(name, tags)| (name.as_str(), parse_tags(tags))).collect();
     let mut claims: Vec<Claim> = statics
         .iter()
         .map(|r| Claim { prefix: &r.prefix, service: &r.service, origin: Origin::Config, options: r.options })
@@ -108,12 +104,8 @@ pub fn build(view: &View, statics: &[StaticRoute], old: &StateRegistry, generati
         };
         entries.push((winner.prefix.to_string(), Arc::new(route)));
     }
-    let snapshot = Snapshot {
-        generation,
-        table: entries.into_iter().collect(),
-        rejected,
-        synced: view.catalog.is_some(),
-    };
+    let snapshot =
+        Snapshot { generation, table: entries.into_iter().collect(), rejected, synced: view.catalog.is_some() };
     (snapshot, next)
 }
 

@@ -31,8 +31,7 @@ fn health_entries_get_defaults() {
 
 #[test]
 fn unusable_entries_are_skipped() {
-    let i = decode_health(br#"[{"Service":{"ID":"","Port":1}},{"Service":{"ID":"x","Port":1}},{}]"#)
-        .expect("decodes");
+    let i = decode_health(br#"[{"Service":{"ID":"","Port":1}},{"Service":{"ID":"x","Port":1}},{}]"#).expect("decodes");
     assert!(i.is_empty());
 }
 

@@ -49,9 +49,7 @@ fn empty_table_matches_nothing() {
 fn naive(prefixes: &[String], path: &str) -> Option<String> {
     prefixes
         .iter()
-        .filter(|p| {
-            p.as_str() == "/" || path == p.as_str() || path.starts_with(&format!("{p}/"))
-        })
+        .filter(|p| p.as_str() == "/" || path == p.as_str() || path.starts_with(&format!("{p}/")))
         .max_by_key(|p| p.len())
         .cloned()
 }

@@ -48,10 +48,7 @@ fn a_route_without_instances_is_still_a_route() {
 
 #[test]
 fn conflicts_have_a_deterministic_winner_and_are_reported() {
-    let v = view(
-        &[("beta", &["portico.route=/shared"]), ("alpha", &["portico.route=/shared"])],
-        &[],
-    );
+    let v = view(&[("beta", &["portico.route=/shared"]), ("alpha", &["portico.route=/shared"])], &[]);
     let (s, _) = build(&v, &[], &StateRegistry::default(), 1);
     assert_eq!(served_by(&s, "/shared").as_deref(), Some("alpha"));
     assert_eq!(s.rejected.len(), 1);
@@ -121,9 +118,7 @@ fn bad_addresses_skip_only_that_instance() {
 fn untagged_catalog_changes_do_not_count_as_changes() {
     let mut v = View::default();
     let catalog = |extra: &str| -> crate::consul::Services {
-        [("web".to_string(), vec!["portico.route=/web".to_string()]), (extra.to_string(), vec![])]
-            .into_iter()
-            .collect()
+        [("web".to_string(), vec!["portico.route=/web".to_string()]), (extra.to_string(), vec![])].into_iter().collect()
     };
     assert!(v.apply(Update::Catalog(catalog("db"))));
     assert!(!v.apply(Update::Catalog(catalog("cache"))));

@@ -9,7 +9,13 @@ use crate::snapshot::Snapshot;
 
 fn instances(n: u16) -> Update {
     let list = (0..n)
-        .map(|i| Instance { id: format!("web-{i}"), address: "127.0.0.1".into(), port: 9000 + i, weight: 1, meta: Default::default() })
+        .map(|i| Instance {
+            id: format!("web-{i}"),
+            address: "127.0.0.1".into(),
+            port: 9000 + i,
+            weight: 1,
+            meta: Default::default(),
+        })
         .collect();
     Update::Instances { service: "web".into(), instances: list }
 }

@@ -3,8 +3,8 @@
 //! - every response carries `X-Instance-Id`;
 //! - `GET /health` → 200;
 //! - `POST`/`PUT` anything → the request body streamed back (echo);
-//! - `GET /download/<bytes>` → that many bytes, streamed in 64 KiB chunks;
-//! - `GET /slow/<ms>` → answers after a delay;
+//! - `GET .../download/<bytes>` → that many bytes, streamed in 64 KiB chunks;
+//! - `GET .../slow/<ms>` → answers after a delay;
 //! - `Connection: upgrade` → `101`, then echoes raw bytes (a tunnel test);
 //! - anything else → JSON with the instance, path and request headers.
 
@@ -79,7 +79,11 @@ async fn accept(listener: TcpListener, id: String, requests: Arc<AtomicU64>) {
     }
 }
 
-async fn answer(mut request: Request<Incoming>, id: String, requests: Arc<AtomicU64>) -> Result<Response<ResponseBody>, Infallible> {
+async fn answer(
+    mut request: Request<Incoming>,
+    id: String,
+    requests: Arc<AtomicU64>,
+) -> Result<Response<ResponseBody>, Infallible> {
     let path = request.uri().path().to_string();
     if path == "/health" {
         return Ok(respond(&id, StatusCode::OK, full("ok")));
@@ -106,17 +110,14 @@ async fn answer(mut request: Request<Incoming>, id: String, requests: Arc<Atomic
     if request.method() == http::Method::POST || request.method() == http::Method::PUT {
         return Ok(respond(&id, StatusCode::OK, request.into_body().boxed()));
     }
-    if let Some(n) = path.strip_prefix("/download/").and_then(|n| n.parse::<u64>().ok()) {
+    if let Some(n) = after(&path, "/download/").and_then(|n| n.parse::<u64>().ok()) {
         return Ok(respond(&id, StatusCode::OK, Zeros(n).boxed()));
     }
-    if let Some(ms) = path.strip_prefix("/slow/").and_then(|n| n.parse::<u64>().ok()) {
+    if let Some(ms) = after(&path, "/slow/").and_then(|n| n.parse::<u64>().ok()) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-    let headers: serde_json::Map<String, serde_json::Value> = request
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
-        .collect();
+    let headers: serde_json::Map<String, serde_json::Value> =
+        request.headers().iter().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into())).collect();
     let body = serde_json::json!({
         "instance": id,
         "path": request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"),
@@ -124,6 +125,12 @@ async fn answer(mut request: Request<Incoming>, id: String, requests: Arc<Atomic
         "headers": headers,
     });
     Ok(respond(&id, StatusCode::OK, full(body.to_string())))
+}
+
+/// What follows `marker` anywhere in the path, so routes with or without
+/// strip-prefix reach the same behaviour.
+fn after<'a>(path: &'a str, marker: &str) -> Option<&'a str> {
+    path.find(marker).map(|i| &path[i + marker.len()..])
 }
 
 fn respond(id: &str, status: StatusCode, body: ResponseBody) -> Response<ResponseBody> {
@@ -142,7 +149,7 @@ fn full(text: impl Into<Bytes>) -> ResponseBody {
 /// `n` zero bytes, produced in chunks as the reader asks for them.
 pub struct Zeros(pub u64);
 
-const CHUNK: [u8; 65536] = [0u8; 65536];
+static CHUNK: [u8; 65536] = [0u8; 65536];
 
 impl Body for Zeros {
     type Data = Bytes;

@@ -141,9 +141,8 @@ impl ConsulAgent {
             return Err("no leader yet".into());
         }
         let checks = self.get(&format!("/v1/health/node/{}", self.node)).await?;
-        let serf_passing = checks.as_array().into_iter().flatten().any(|c| {
-            c["CheckID"] == "serfHealth" && c["Status"] == "passing"
-        });
+        let serf_passing =
+            checks.as_array().into_iter().flatten().any(|c| c["CheckID"] == "serfHealth" && c["Status"] == "passing");
         if serf_passing {
             Ok(())
         } else {

@@ -3,12 +3,14 @@
 //! - [`consul`]: a real, isolated `consul agent -dev` on free ports, which
 //!   can be stopped and restarted mid-test and is killed when dropped;
 //! - [`backend`]: small in-process HTTP services that say who answered;
+//! - [`fake_consul`]: a scripted Consul, only for faults a real agent cannot be made to show;
 //! - [`ports`]: free loopback ports that no other test in this process gets.
 //!
 //! Everything binds loopback only and cleans up after itself.
 
 pub mod backend;
 pub mod consul;
+pub mod fake_consul;
 pub mod ports;
 
 pub use backend::Backend;

@@ -1,0 +1,122 @@
+//! The `portico` binary as operators run it: flags and env vars from the
+//! contract, clear start-up errors, and a clean exit on SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use portico_testkit::consul::ttl_service;
+use portico_testkit::ports::free_port;
+use portico_testkit::{Backend, ConsulAgent};
+
+const BIN: &str = env!("CARGO_BIN_EXE_portico");
+
+fn portico() -> Command {
+    let mut command = Command::new(BIN);
+    for var in [
+        "PORTICO_LISTEN",
+        "PORTICO_ADMIN_LISTEN",
+        "CONSUL_HTTP_ADDR",
+        "CONSUL_HTTP_TOKEN",
+        "PORTICO_CONFIG",
+        "PORTICO_ROUTES",
+    ] {
+        command.env_remove(var);
+    }
+    command.stdin(Stdio::null());
+    command
+}
+
+async fn wait_http(url: &str) -> reqwest::Response {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(response) = reqwest::get(url).await {
+            return response;
+        }
+        assert!(Instant::now() < deadline, "{url} never answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn env_vars_configure_it_and_sigterm_stops_it_cleanly() {
+    let consul = ConsulAgent::start().await;
+    let backend = Backend::start("web-1").await;
+    consul.register(&ttl_service("web", "web-1", backend.port(), &[])).await;
+    let (listen, admin) = (free_port(), free_port());
+    let mut child = portico()
+        .env("PORTICO_LISTEN", format!("127.0.0.1:{listen}"))
+        .env("PORTICO_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
+        .env("CONSUL_HTTP_ADDR", consul.addr())
+        .args(["--route", "/legacy=web"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start portico");
+
+    let health = wait_http(&format!("http://127.0.0.1:{admin}/healthz")).await;
+    assert_eq!(health.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = reqwest::get(format!("http://127.0.0.1:{listen}/legacy/x")).await.expect("proxy answers");
+        if response.status() == 200 {
+            assert_eq!(response.headers()["x-instance-id"], "web-1");
+            break;
+        }
+        assert!(Instant::now() < deadline, "static route never served: {}", response.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "portico did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn bad_input_is_a_clear_start_up_error() {
+    let out = portico().args(["--route", "products"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--route") && stderr.contains("PREFIX=SERVICE"), "{stderr}");
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("portico.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\nbogus = 1\n").expect("write");
+    let out = portico().arg("--config").arg(&file).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("portico.toml") && stderr.contains("bogus"), "{stderr}");
+
+    let out = portico().args(["--config", "/nonexistent/portico.toml"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/portico.toml"));
+}
+
+#[test]
+fn help_names_every_contract_flag_and_its_env_var() {
+    let out = portico().arg("--help").output().expect("run");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--listen",
+        "PORTICO_LISTEN",
+        "0.0.0.0:8080",
+        "--admin-listen",
+        "PORTICO_ADMIN_LISTEN",
+        "127.0.0.1:9090",
+        "--consul",
+        "CONSUL_HTTP_ADDR",
+        "http://127.0.0.1:8500",
+        "--consul-token",
+        "CONSUL_HTTP_TOKEN",
+        "--config",
+        "--route",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
+}

@@ -1,0 +1,150 @@
+//! Discovery against a scripted Consul, for faults a real agent cannot be
+//! made to produce on demand: 500s, hangs past the read timeout, an index
+//! that goes backwards, a reply with no known leader.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Portico;
+use portico_testkit::fake_consul::{health_body, Behaviour, FakeConsul};
+use portico_testkit::Backend;
+use serde_json::json;
+
+const CATALOG: &str = "/v1/catalog/services";
+const WEB: &str = "/v1/health/service/web";
+
+async fn fake_with_web(backend: &Backend) -> FakeConsul {
+    let fake = FakeConsul::start().await;
+    fake.set(CATALOG, Behaviour::reply(10, json!({"consul": [], "web": ["portico.route=/web"]})));
+    fake.set(WEB, Behaviour::reply(10, health_body(&[("web-1", backend.port())])));
+    fake
+}
+
+fn fast_config(fake: &FakeConsul) -> portico::Config {
+    let mut config = common::config(&fake.url());
+    config.consul.wait = Duration::from_secs(1);
+    config.consul.token = Some("s3cret".into());
+    config
+}
+
+#[tokio::test]
+async fn errors_keep_the_last_good_snapshot_and_are_retried_with_backoff() {
+    let backend = Backend::start("web-1").await;
+    let fake = fake_with_web(&backend).await;
+    let portico = Portico::start(fast_config(&fake)).await;
+    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+
+    fake.set(CATALOG, Behaviour::Fail(500));
+    fake.set(WEB, Behaviour::Fail(500));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(portico.who("/web").await.as_deref(), Ok("web-1"), "still routing on the last good snapshot");
+    let routes = portico.routes().await;
+    assert!(routes["staleness_seconds"].as_f64().unwrap_or(0.0) >= 1.0, "{routes}");
+    assert!(routes["watches"]["catalog"]["last_error"].as_str().unwrap_or_default().contains("500"), "{routes}");
+
+    let failures = fake.requests_to(CATALOG).into_iter().filter(|l| l.index == 0).count();
+    assert!((3..=8).contains(&failures), "{failures} retries in 1.5 s: backed off, not hammered");
+
+    fake.set(CATALOG, Behaviour::reply(30, json!({"web": ["portico.route=/web"], "api": ["portico.route=/api"]})));
+    fake.set(WEB, Behaviour::reply(30, health_body(&[("web-1", backend.port())])));
+    fake.set("/v1/health/service/api", Behaviour::reply(30, health_body(&[])));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while portico.routes().await["routes"].as_array().map_or(0, |r| r.len()) < 2 {
+        assert!(Instant::now() < deadline, "recovered after the 500s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    while portico.routes().await["staleness_seconds"] != 0.0 {
+        assert!(Instant::now() < deadline, "every watch is back in sync");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_reply_that_hangs_past_the_read_timeout_is_abandoned_and_retried() {
+    let backend = Backend::start("web-1").await;
+    let fake = fake_with_web(&backend).await;
+    let portico = Portico::start(fast_config(&fake)).await;
+    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+
+    fake.set(WEB, Behaviour::Hang);
+    let hung_at = Instant::now();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = fake.requests_to(WEB).len();
+    // wait = 1 s, so the read timeout is 1 s × 17/16 + 2 s ≈ 3.06 s.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let retries = fake.requests_to(WEB).len() - before;
+    assert!(retries >= 1, "the hung request was abandoned and retried");
+    let second = fake.requests_to(WEB)[before].at;
+    let cut_after = second.duration_since(hung_at);
+    assert!(cut_after >= Duration::from_millis(3000), "a blocking query is not cut before wait × 17/16: {cut_after:?}");
+    assert_eq!(portico.who("/web").await.as_deref(), Ok("web-1"));
+
+    let other = Backend::start("web-2").await;
+    fake.set(WEB, Behaviour::reply(40, health_body(&[("web-2", other.port())])));
+    portico.wait_instances("/web", &["web-2"], Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn an_index_that_goes_backwards_restarts_the_watch() {
+    let backend = Backend::start("web-1").await;
+    let fake = FakeConsul::start().await;
+    fake.set(CATALOG, Behaviour::reply(10, json!({"web": ["portico.route=/web"]})));
+    fake.set(WEB, Behaviour::reply(900, health_body(&[("web-1", backend.port())])));
+    let portico = Portico::start(fast_config(&fake)).await;
+    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+
+    let other = Backend::start("web-2").await;
+    fake.set(WEB, Behaviour::reply(7, health_body(&[("web-2", other.port())])));
+    portico.wait_instances("/web", &["web-2"], Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let indices: Vec<u64> = fake.requests_to(WEB).iter().map(|l| l.index).collect();
+    let after_reset = indices.iter().skip_while(|&&i| i != 900).skip(1).copied().next();
+    assert_eq!(after_reset, Some(1), "after index 900 then 7, the watch restarts (0 → 1): {indices:?}");
+    assert!(indices.iter().all(|&i| i <= 900));
+}
+
+#[tokio::test]
+async fn known_leader_false_is_believed_only_when_not_streaming() {
+    let backend = Backend::start("web-1").await;
+    let fake = fake_with_web(&backend).await;
+    let portico = Portico::start(fast_config(&fake)).await;
+    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    let other = Backend::start("web-2").await;
+
+    let leaderless = vec![("x-consul-knownleader", "false"), ("x-consul-query-backend", "blocking-query")];
+    fake.set(WEB, Behaviour::Reply { index: 20, body: health_body(&[("web-2", other.port())]), headers: leaderless });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(portico.instances("/web").await, vec!["web-1"], "a leaderless reply is not trusted");
+
+    let streaming = vec![("x-consul-knownleader", "false"), ("x-consul-query-backend", "streaming")];
+    fake.set(WEB, Behaviour::Reply { index: 21, body: health_body(&[("web-2", other.port())]), headers: streaming });
+    portico.wait_instances("/web", &["web-2"], Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn only_changed_services_are_refetched_and_requests_never_call_consul() {
+    let backend = Backend::start("web-1").await;
+    let fake = fake_with_web(&backend).await;
+    fake.set("/v1/health/service/api", Behaviour::reply(10, health_body(&[])));
+    let portico = Portico::start(fast_config(&fake)).await;
+    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let before = fake.log().len();
+    for _ in 0..200 {
+        assert_eq!(portico.who("/web").await.as_deref(), Ok("web-1"));
+    }
+    assert_eq!(fake.log().len(), before, "no Consul call per request");
+
+    fake.set(CATALOG, Behaviour::reply(11, json!({"web": ["portico.route=/web"], "api": ["portico.route=/api"]})));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fake.requests_to("/v1/health/service/api").is_empty() {
+        assert!(Instant::now() < deadline, "the new service gets a watch");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let new_web_requests = fake.requests_to(WEB).into_iter().filter(|l| l.index == 0).count();
+    assert_eq!(new_web_requests, 1, "web's watch kept its index: only its first request had index 0");
+    assert!(fake.log().iter().all(|l| l.token.as_deref() == Some("s3cret")), "the ACL token is sent");
+}
