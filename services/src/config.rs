@@ -1,0 +1,57 @@
+//! Flags shared by every shop service; each has an environment variable, so
+//! docker-compose and the no-Docker demo configure them the same way.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Settings of one service instance.
+#[derive(Debug, Clone, Parser)]
+pub struct ServiceArgs {
+    /// Address to listen on (port 0: any free port)
+    #[arg(long, env = "SHOP_LISTEN", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Address registered in Consul [default: the listen address, or the interface that reaches Consul]
+    #[arg(long, env = "SHOP_ADVERTISE")]
+    pub advertise: Option<IpAddr>,
+    /// Consul agent HTTP address
+    #[arg(long, env = "CONSUL_HTTP_ADDR", default_value = "http://127.0.0.1:8500")]
+    pub consul: String,
+    /// Consul ACL token
+    #[arg(long, env = "CONSUL_HTTP_TOKEN", hide_env_values = true)]
+    pub consul_token: Option<String>,
+    /// Portico's public URL, used to call sibling services
+    #[arg(long, env = "PORTICO_URL", default_value = "http://127.0.0.1:8080")]
+    pub portico: String,
+    /// Interval of the Consul HTTP health check
+    #[arg(long, env = "SHOP_CHECK_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub check_interval: Duration,
+    /// After deregistering on SIGTERM, keep serving this long before stopping
+    #[arg(long, env = "SHOP_DRAIN", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub drain: Duration,
+    /// Largest request body accepted, in bytes
+    #[arg(long, env = "SHOP_MAX_BODY", default_value_t = 64 * 1024)]
+    pub max_body: usize,
+}
+
+impl ServiceArgs {
+    /// The Consul address with a scheme (`host:port` is accepted too).
+    pub fn consul_url(&self) -> String {
+        with_scheme(&self.consul)
+    }
+
+    /// Portico's URL with a scheme.
+    pub fn portico_url(&self) -> String {
+        with_scheme(&self.portico)
+    }
+}
+
+fn with_scheme(addr: &str) -> String {
+    let addr = addr.trim_end_matches('/');
+    if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    }
+}

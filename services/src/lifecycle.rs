@@ -1,0 +1,168 @@
+//! The life of one instance: bind, register with the local Consul agent,
+//! serve; on SIGTERM or SIGINT deregister *first*, keep serving through a
+//! drain period so the gateway can stop sending (it follows Consul within
+//! milliseconds) and in-flight requests finish, then stop.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ServiceArgs;
+use crate::consul::Consul;
+use crate::gateway::Gateway;
+use crate::http::{serve, Handler};
+use crate::store::Store;
+
+/// What a service gets to build its handler.
+#[derive(Clone)]
+pub struct Context {
+    /// The Consul service ID, also sent as `X-Instance-Id`.
+    pub instance_id: String,
+    /// Shared state.
+    pub store: Store,
+    /// Calls to sibling services through Portico.
+    pub gateway: Gateway,
+    /// Cancelled when the instance stops; background tasks watch it.
+    pub stop: CancellationToken,
+    /// The service's settings.
+    pub args: ServiceArgs,
+}
+
+/// Runs service `name` until SIGTERM/SIGINT. `make` builds its handler.
+pub async fn run<H, F, Fut>(name: &str, args: ServiceArgs, make: F) -> Result<(), String>
+where
+    H: Handler,
+    F: FnOnce(Context) -> Fut,
+    Fut: Future<Output = H>,
+{
+    let consul = Consul::new(&args.consul_url(), args.consul_token.as_deref()).map_err(|e| e.to_string())?;
+    let listener =
+        TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let advertise = advertise_ip(&args, local);
+    let instance_id = format!("{name}-{}-{}", host_name(advertise), local.port());
+    let header = HeaderValue::from_str(&instance_id).map_err(|_| format!("bad instance id {instance_id}"))?;
+    let stop = CancellationToken::new();
+    let context = Context {
+        instance_id: instance_id.clone(),
+        store: Store::new(consul.clone()),
+        gateway: Gateway::new(&args.portico_url()),
+        stop: stop.clone(),
+        args: args.clone(),
+    };
+    let handler = Arc::new(make(context).await);
+    let server = tokio::spawn(serve(listener, handler, header, stop.clone()));
+    let registration = registration(name, &instance_id, SocketAddr::new(advertise, local.port()), &args);
+    tracing::info!(%instance_id, listen = %local, %advertise, "serving; registering with consul");
+    register_with_retry(&consul, &registration, &stop).await;
+
+    wait_for_signal().await;
+    tracing::info!(%instance_id, "stopping: deregistering first");
+    if let Err(error) = consul.deregister(&instance_id).await {
+        tracing::warn!(%error, "deregistration failed; consul will reap the instance when its check fails");
+    }
+    tokio::time::sleep(args.drain).await;
+    stop.cancel();
+    let _ = server.await;
+    tracing::info!(%instance_id, "stopped");
+    Ok(())
+}
+
+/// The Consul registration of one instance: route tag and HTTP health check.
+pub fn registration(name: &str, id: &str, addr: SocketAddr, args: &ServiceArgs) -> Value {
+    let interval = format!("{}ms", args.check_interval.as_millis().max(1000));
+    json!({
+        "ID": id,
+        "Name": name,
+        "Tags": [format!("portico.route=/{name}")],
+        "Address": addr.ip().to_string(),
+        "Port": addr.port(),
+        "Meta": { "version": env!("CARGO_PKG_VERSION") },
+        "Check": {
+            "CheckID": format!("{id}-http"),
+            "Name": format!("{name} /health"),
+            "HTTP": format!("http://{addr}/health"),
+            "Interval": interval,
+            "Timeout": "1s",
+            // Registered only once the listener serves, so it may take traffic at once.
+            "Status": "passing",
+            "DeregisterCriticalServiceAfter": "1m"
+        }
+    })
+}
+
+async fn register_with_retry(consul: &Consul, registration: &Value, stop: &CancellationToken) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match consul.register(registration).await {
+            Ok(()) => return,
+            Err(error) => tracing::warn!(%error, retry_in = ?delay, "consul registration failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.cancelled() => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The address Consul should send traffic to: the flag, else the listen
+/// address, else the local address of the interface that reaches Consul
+/// (in a container, the container's own address).
+fn advertise_ip(args: &ServiceArgs, local: SocketAddr) -> IpAddr {
+    if let Some(ip) = args.advertise {
+        return ip;
+    }
+    if !local.ip().is_unspecified() {
+        return local.ip();
+    }
+    route_to_consul(&args.consul_url()).unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+fn route_to_consul(consul: &str) -> Option<IpAddr> {
+    let url = reqwest::Url::parse(consul).ok()?;
+    let target = url.socket_addrs(|| Some(8500)).ok()?.into_iter().next()?;
+    let socket = UdpSocket::bind(("0.0.0.0", 0)).ok()?;
+    socket.connect(target).ok()?; // UDP connect sends nothing; it only picks a route.
+    Some(socket.local_addr().ok()?.ip())
+}
+
+fn host_name(fallback: IpAddr) -> String {
+    let raw =
+        std::env::var("HOSTNAME").ok().or_else(|| std::fs::read_to_string("/etc/hostname").ok()).unwrap_or_default();
+    let cleaned: String = raw.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    if cleaned.is_empty() {
+        fallback.to_string().replace([':', '.'], "-")
+    } else {
+        cleaned
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            tracing::error!("cannot install signal handlers; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Starts logging for a service binary.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
