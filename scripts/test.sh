@@ -1,10 +1,33 @@
 #!/usr/bin/env bash
-# The one test command (README, CI): makes a real Consul v1.14.11 available
-# (built once from the Go module proxy, then cached), then runs every test of
-# the workspace. Extra arguments go to `cargo test`, e.g. `scripts/test.sh --test gateway_routing`.
+# The one test command (README, CI). On a fresh machine it installs what the
+# tests need: a real Consul v1.14.11 (built once from the Go module proxy, then
+# cached) and the Debian packages curl and docker-compose. Then it runs:
+#   1. every cargo test of the workspace (unit, real-Consul integration, shop end to end);
+#   2. `docker-compose config` on docker-compose.yml (there is no Docker engine to run it);
+#   3. scripts/smoke-demo.sh: the no-Docker demo driven like a user would.
+# Extra arguments go to `cargo test`, e.g. `scripts/test.sh --test gateway_routing`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+missing=()
+command -v curl > /dev/null || missing+=(curl)
+command -v docker-compose > /dev/null || missing+=(docker-compose)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "test: installing ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
+fi
+
 CONSUL_BIN=$(scripts/install-consul.sh | tail -n 1)
 export CONSUL_BIN
 echo "test: using $("$CONSUL_BIN" version | head -n 1) at $CONSUL_BIN"
+
 cargo test --workspace --locked "$@"
+
+if [ $# -eq 0 ]; then
+    docker-compose -f docker-compose.yml config -q
+    echo "test: docker-compose.yml is valid"
+    scripts/smoke-demo.sh
+fi

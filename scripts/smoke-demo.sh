@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# End-to-end check of the no-Docker demo, as a user would drive it: start
+# scripts/demo.sh, buy something, scale products to 3 and watch the spread
+# with scripts/traffic.sh, scale back to 1, then Ctrl-C and check that nothing
+# is left running. Uses its own ports and state directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PORTICO_PROFILE=${PORTICO_PROFILE:-dev}
+export CONSUL_PORT=${SMOKE_CONSUL_PORT:-18500} PORTICO_PORT=${SMOKE_PORTICO_PORT:-18080} ADMIN_PORT=${SMOKE_ADMIN_PORT:-19090}
+export PORTICO_DEMO_DIR
+PORTICO_DEMO_DIR=$(mktemp -d)
+url=http://127.0.0.1:$PORTICO_PORT
+out=$PORTICO_DEMO_DIR.out
+
+fail() {
+    echo "smoke: FAILED: $*" >&2
+    tail -n 40 "$out" >&2 || true
+    exit 1
+}
+
+scripts/demo.sh > "$out" 2>&1 &
+demo=$!
+cleanup() { kill -TERM "$demo" 2>/dev/null || true; wait "$demo" 2>/dev/null || true; }
+trap cleanup EXIT
+
+for _ in $(seq 1800); do
+    grep -q "demo: ready" "$out" && break
+    kill -0 "$demo" 2>/dev/null || fail "demo.sh exited early"
+    sleep 0.2
+done
+grep -q "demo: ready" "$out" || fail "demo not ready in 6 minutes"
+echo "smoke: demo is up"
+
+curl -fsS -X POST "$url/cart/smoke/items" -H 'content-type: application/json' \
+    -d '{"product_id": "kettle", "quantity": 1}' > /dev/null || fail "add to cart"
+status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url/checkout" -H 'content-type: application/json' -d '{"cart_id": "smoke"}')
+[ "$status" = 201 ] || fail "checkout answered $status"
+echo "smoke: bought a kettle"
+
+scripts/scale.sh products 3 | tee -a "$out" | grep -q "routes /products to 3" || fail "scale up to 3"
+spread=$(scripts/traffic.sh /products 2 | tail -n 1)
+echo "smoke: $spread"
+[ "$(grep -o 'products-[^=]*=' <<< "$spread" | sort -u | wc -l)" -eq 3 ] || fail "traffic not spread over 3 instances: $spread"
+grep -q "failed=0" <<< "$spread" || fail "requests failed: $spread"
+
+scripts/scale.sh products 1 | tee -a "$out" | grep -q "routes /products to 1" || fail "scale down to 1"
+echo "smoke: scaled 3 -> 1"
+
+kill -TERM "$demo" # what Ctrl-C does; a background job ignores SIGINT
+wait "$demo" || true
+trap - EXIT
+grep -q "demo: stopped" "$out" || fail "demo did not stop cleanly"
+if pgrep -f "$PORTICO_DEMO_DIR" > /dev/null || curl -s --max-time 1 "$url" > /dev/null; then
+    fail "processes left behind"
+fi
+grep -q "deregistering first" "$out" || fail "services did not deregister on stop"
+rm -rf "$PORTICO_DEMO_DIR" "$out"
+echo "smoke: passed"

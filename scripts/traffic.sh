@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# scripts/traffic.sh [PATH] [SECONDS]: sends GET PATH through Portico (default
+# /products for 60 s) and prints, every second, how many responses each
+# instance (X-Instance-Id) answered and how many failed, so the spread is
+# visible while you scale.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/demo-env.sh
+if [ -f "$DEMO_DIR/env" ]; then load_env; fi
+path=${1:-/products}
+duration=${2:-60}
+batch=${TRAFFIC_BATCH:-40}
+url="${PORTICO_URL}${path}"
+urls=()
+for _ in $(seq "$batch"); do urls+=("$url"); done
+
+end=$((SECONDS + duration))
+while [ "$SECONDS" -lt "$end" ]; do
+    tick=$SECONDS
+    counts=$(curl -s -i --max-time 5 "${urls[@]}" 2>/dev/null | tr -d '\r' | awk '
+        tolower($0) ~ /^http\/[0-9.]+ / { total++; if ($2 !~ /^2/) failed++ }
+        tolower($0) ~ /^x-instance-id:/ { split($0, kv, ": "); seen[kv[2]]++ }
+        END {
+            line = ""
+            for (id in seen) line = line sprintf("  %s=%d", id, seen[id])
+            printf "sent=%d failed=%d%s\n", total, failed + 0, line
+        }')
+    echo "$(date +%H:%M:%S) $path $counts"
+    while [ "$SECONDS" -eq "$tick" ]; do sleep 0.05; done
+done
