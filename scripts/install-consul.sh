@@ -34,17 +34,20 @@ CACHED="$CACHE_DIR/consul"
 
 log() { echo "install-consul: $*" >&2; }
 
+# Reads the whole output first: with pipefail, `consul version | head -n1`
+# could fail on SIGPIPE and make a good binary look bad.
 is_v114() {
-    [ -x "$1" ] && "$1" version 2>/dev/null | head -n1 | grep -q '^Consul v1\.14\.'
+    local out
+    [ -x "$1" ] && out=$("$1" version 2>/dev/null) && [[ "$out" == "Consul v1.14."* ]]
 }
 
 if [ -n "${CONSUL_BIN:-}" ] && is_v114 "$CONSUL_BIN"; then
-    log "using \$CONSUL_BIN ($("$CONSUL_BIN" version | head -n1))"
+    log "using \$CONSUL_BIN"
     readlink -f "$CONSUL_BIN"
     exit 0
 fi
 if on_path=$(command -v consul 2>/dev/null) && is_v114 "$on_path"; then
-    log "using consul from PATH ($("$on_path" version | head -n1))"
+    log "using consul from PATH"
     readlink -f "$on_path"
     exit 0
 fi
@@ -69,6 +72,6 @@ go build -mod=mod -trimpath -o "$CACHE_DIR/consul.tmp" \
     -ldflags "-s -w -X github.com/hashicorp/consul/version.GitCommit=${COMMIT} -X github.com/hashicorp/consul/version.BuildDate=${BUILD_DATE}" \
     github.com/hashicorp/consul >&2
 mv "$CACHE_DIR/consul.tmp" "$CACHED"
-is_v114 "$CACHED" || { log "built binary does not report v1.14: $("$CACHED" version 2>&1 | head -n1)"; exit 1; }
-log "built $("$CACHED" version | head -n1) in $(( $(date +%s) - start ))s"
+is_v114 "$CACHED" || { log "the built binary does not report v1.14.x"; exit 1; }
+log "built Consul v${VERSION} in $(( $(date +%s) - start ))s"
 echo "$CACHED"

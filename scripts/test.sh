@@ -22,7 +22,7 @@ fi
 
 CONSUL_BIN=$(scripts/install-consul.sh | tail -n 1)
 export CONSUL_BIN
-echo "test: using $("$CONSUL_BIN" version | head -n 1) at $CONSUL_BIN"
+echo "test: using $("$CONSUL_BIN" version | sed -n 1p) at $CONSUL_BIN"
 
 cargo test --workspace --locked "$@"
 

@@ -160,8 +160,26 @@ async fn wait_for_signal() {
     }
 }
 
+/// The whole `main` of a service binary: logging, flags, [`run`], exit code.
+pub async fn main<H, F, Fut>(name: &str, make: F) -> std::process::ExitCode
+where
+    H: Handler,
+    F: FnOnce(Context) -> Fut,
+    Fut: Future<Output = H>,
+{
+    init_logging();
+    let args = <ServiceArgs as clap::Parser>::parse();
+    match run(name, args, make).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
 /// Starts logging for a service binary.
-pub fn init_logging() {
+fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
