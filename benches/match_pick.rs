@@ -8,6 +8,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use portico::balance::StateRegistry;
 use portico::consul::Instance;
 use portico::discovery::Update;
+use portico::metrics::Metrics;
 use portico::routing::path::normalize;
 use portico::snapshot::build::{build, View};
 use portico::snapshot::Snapshot;
@@ -32,7 +33,7 @@ fn view(services: usize, instances: usize) -> View {
 }
 
 fn snapshot(routes: usize) -> Snapshot {
-    build(&view(routes, 3), &[], &StateRegistry::default(), 1).0
+    build(&view(routes, 3), &[], &StateRegistry::default(), 1, &Metrics::default()).0
 }
 
 fn match_and_pick(c: &mut Criterion) {
@@ -44,7 +45,7 @@ fn match_and_pick(c: &mut Criterion) {
             b.iter(|| {
                 let normalized = normalize(black_box(path)).expect("valid");
                 let route = snap.route(&normalized).expect("route");
-                black_box(route.upstream.pick().map(|e| &e.authority));
+                black_box(route.upstream.pick().map(|(_, e)| &e.authority));
             })
         });
     }
@@ -53,9 +54,10 @@ fn match_and_pick(c: &mut Criterion) {
 
 fn rebuild(c: &mut Criterion) {
     let view = view(2_000, 5);
-    let (_, registry) = build(&view, &[], &StateRegistry::default(), 1);
+    let metrics = Metrics::default();
+    let (_, registry) = build(&view, &[], &StateRegistry::default(), 1, &metrics);
     c.bench_function("rebuild_10000_instances", |b| {
-        b.iter(|| black_box(build(&view, &[], &registry, 2)));
+        b.iter(|| black_box(build(&view, &[], &registry, 2, &metrics)));
     });
 }
 

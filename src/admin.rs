@@ -1,21 +1,29 @@
-//! The admin listener: `/healthz` and `/admin/routes`.
+//! The admin listener: `/healthz`, `/metrics`, `/admin/routes`,
+//! `/admin/dashboard` and its event stream `/admin/events`.
 //!
-//! It is a separate listener (loopback by default) so nothing here is ever
-//! reachable through the public port.
+//! A separate listener (loopback by default), so nothing here is ever
+//! reachable through the public port. With a token configured, every
+//! endpoint but `/healthz` wants `Authorization: Bearer <token>`; the
+//! dashboard and its event stream also take `?token=`, because a browser's
+//! EventSource cannot send headers.
 
+mod dashboard;
 mod routes;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use http::{Method, Request, Response, StatusCode};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::discovery::Statuses;
+use crate::metrics::Metrics;
 use crate::proxy::error::json_response;
 use crate::proxy::server::Handler;
 use crate::proxy::ProxyBody;
 use crate::snapshot::Shared;
+use crate::traffic::Traffic;
 
 /// What the admin endpoints read.
 pub struct Admin {
@@ -23,20 +31,35 @@ pub struct Admin {
     pub snapshot: Shared,
     /// The health of every Consul watch.
     pub statuses: Statuses,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Recent traffic per instance.
+    pub traffic: Traffic,
+    /// Required bearer token, if any.
+    pub token: Option<String>,
 }
 
 impl Handler for Admin {
     async fn call(&self, request: Request<Incoming>, _client: SocketAddr) -> Response<ProxyBody> {
         if request.method() != Method::GET && request.method() != Method::HEAD {
-            return json_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &json!({"error": "method not allowed", "status": 405}),
-            );
+            return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
         }
-        match request.uri().path() {
+        let path = request.uri().path();
+        if path != "/healthz" && !self.authorized(&request) {
+            let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong admin token");
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"portico-admin\""));
+            return response;
+        }
+        match path {
             "/healthz" => self.healthz(),
-            "/admin/routes" => json_response(StatusCode::OK, &routes::report(&self.snapshot.load(), &self.statuses)),
-            _ => json_response(StatusCode::NOT_FOUND, &json!({"error": "not found", "status": 404})),
+            "/metrics" => self.metrics(),
+            "/admin/routes" => json_response(
+                StatusCode::OK,
+                &routes::report(&self.snapshot.load(), &self.statuses, &self.traffic.latest()),
+            ),
+            "/admin/dashboard" => dashboard::page(),
+            "/admin/events" => dashboard::events(&self.traffic),
+            _ => error(StatusCode::NOT_FOUND, "not found"),
         }
     }
 }
@@ -55,4 +78,46 @@ impl Admin {
             }),
         )
     }
+
+    fn metrics(&self) -> Response<ProxyBody> {
+        let text = self.metrics.render(&self.snapshot.load(), &self.statuses);
+        let mut response = Response::new(ProxyBody::full(text));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        );
+        response
+    }
+
+    fn authorized(&self, request: &Request<Incoming>) -> bool {
+        let Some(token) = &self.token else { return true };
+        let bearer = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let query = request
+            .uri()
+            .query()
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .find_map(|pair| pair.strip_prefix("token="));
+        [bearer, query].into_iter().flatten().any(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
+    }
 }
+
+/// Compares without stopping at the first difference, so timing tells nothing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+fn error(status: StatusCode, message: &str) -> Response<ProxyBody> {
+    json_response(status, &json!({"error": message, "status": status.as_u16()}))
+}
+
+#[cfg(test)]
+mod tests;

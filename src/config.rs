@@ -57,6 +57,12 @@ pub struct Cli {
     /// Log format: pretty or json
     #[arg(long, env = "PORTICO_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,
+    /// One log line per request (target portico::access): true or false [default: true]
+    #[arg(long, env = "PORTICO_ACCESS_LOG")]
+    pub access_log: Option<bool>,
+    /// Bearer token the admin endpoints require (all but /healthz)
+    #[arg(long, env = "PORTICO_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 }
 
 /// A route declared by the operator rather than by a Consul tag.
@@ -106,6 +112,8 @@ pub struct ProxySettings {
     pub shutdown_grace: Duration,
     /// `Retry-After` seconds sent with a 503 for a route with no instance.
     pub retry_after_secs: u32,
+    /// Log one line per request.
+    pub access_log: bool,
 }
 
 /// The validated configuration [`crate::run`] needs.
@@ -116,6 +124,8 @@ pub struct Config {
     pub consul: ConsulSettings,
     pub proxy: ProxySettings,
     pub routes: Vec<StaticRoute>,
+    /// Token for the admin listener; `None` leaves it open (it is loopback by default).
+    pub admin_token: Option<String>,
 }
 
 impl Default for ConsulSettings {
@@ -142,6 +152,7 @@ impl Default for ProxySettings {
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
             retry_after_secs: 1,
+            access_log: true,
         }
     }
 }
@@ -172,12 +183,18 @@ impl Config {
         for spec in &cli.routes {
             routes.push(parse_route_flag(spec)?);
         }
+        let mut proxy = file.proxy.into_settings()?;
+        if let Some(on) = cli.access_log {
+            proxy.access_log = on;
+        }
+        let admin_token = cli.admin_token.or(file.admin_token).filter(|t| !t.is_empty());
         Ok(Config {
             listen: parse_addr("--listen", &listen)?,
             admin_listen: parse_addr("--admin-listen", &admin)?,
             consul,
-            proxy: file.proxy.into_settings()?,
+            proxy,
             routes,
+            admin_token,
         })
     }
 }

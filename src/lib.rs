@@ -20,7 +20,12 @@
 //! Data plane (no locks, no Consul call, nothing awaited while holding the snapshot):
 //! - [`proxy`]: the accept loop, the request path (route → pick → forward), header
 //!   rules, upgrades, and the one place where errors become JSON responses.
-//! - [`admin`]: the admin listener: `/healthz` and `/admin/routes`.
+//! - [`admin`]: the admin listener: `/healthz`, `/metrics`, `/admin/routes`,
+//!   and the live dashboard with its event stream.
+//!
+//! Observability (read by the admin listener, fed by atomics on the request path):
+//! - [`metrics`]: Prometheus metrics; per-route handles are made with the snapshot.
+//! - [`traffic`]: per-instance request rates and shares, sampled four times a second.
 //!
 //! [`run`] wires them together; `main.rs` only parses flags and waits for signals.
 
@@ -31,10 +36,12 @@ pub mod balance;
 pub mod config;
 pub mod consul;
 pub mod discovery;
+pub mod metrics;
 pub mod proxy;
 pub mod routing;
 pub mod runtime;
 pub mod snapshot;
+pub mod traffic;
 
 pub use config::Config;
 pub use runtime::{run, Listeners};

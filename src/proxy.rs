@@ -3,9 +3,12 @@
 //! [`Gateway::handle`] reads as the sequence it performs: normalize the path,
 //! load the snapshot, match a route, pick an instance, let go of the snapshot,
 //! forward, and stream the answer back. Nothing here locks or calls Consul.
+//! The request's [`exchange::Exchange`] records metrics and the access log
+//! once the response body has ended.
 
 pub mod body;
 pub mod error;
+pub mod exchange;
 pub mod forward;
 pub mod headers;
 pub mod server;
@@ -22,6 +25,7 @@ use crate::routing::path::normalize;
 use crate::snapshot::{Route, Shared};
 pub use body::ProxyBody;
 pub use error::ProxyError;
+use exchange::Exchange;
 use forward::Upstreams;
 use headers::RequestIds;
 
@@ -46,29 +50,41 @@ impl Gateway {
     /// Proxies one request; every failure becomes a JSON error response.
     pub async fn handle(&self, mut request: Request<Incoming>, client: SocketAddr) -> Response<ProxyBody> {
         let request_id = self.ids.ensure(request.headers_mut());
-        match self.proxy(request, client).await {
+        let mut exchange =
+            Exchange::new(request.method().clone(), request.uri().clone(), request_id.clone(), self.settings.access_log);
+        match self.proxy(request, client, &mut exchange).await {
             Ok(mut response) => {
                 response.headers_mut().insert(headers::X_REQUEST_ID.clone(), request_id);
                 response
             }
             Err(error) => {
                 tracing::debug!(%error, "request failed");
+                exchange.status = error.status().as_u16();
                 error.into_response(Some(&request_id), self.settings.retry_after_secs)
             }
         }
     }
 
-    async fn proxy(&self, request: Request<Incoming>, client: SocketAddr) -> Result<Response<ProxyBody>, ProxyError> {
+    async fn proxy(
+        &self,
+        request: Request<Incoming>,
+        client: SocketAddr,
+        exchange: &mut Exchange,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
         if request.method() == Method::CONNECT {
             return Err(ProxyError::MethodNotAllowed);
         }
         let uri = request.uri().clone(); // Bytes-backed: a refcount, not a copy
         let path = normalize(uri.path())?;
         let route = self.route(&path)?;
-        let endpoint =
-            route.upstream.pick().ok_or_else(|| ProxyError::NoInstance { service: route.service.clone() })?;
+        exchange.route = Some(Arc::clone(&route));
+        let (index, _) = route
+            .upstream
+            .pick()
+            .ok_or_else(|| ProxyError::NoInstance { service: route.service.clone() })?;
+        exchange.endpoint = Some(index);
         let upstream_path = forward::upstream_path(&path, &route);
-        self.upstreams.send(request, &upstream_path, endpoint, client, &self.settings).await
+        self.upstreams.send(request, &upstream_path, &route, index, client, &self.settings, exchange).await
     }
 
     /// Loads the snapshot, matches, and lets go of the snapshot at once.

@@ -13,10 +13,12 @@ use crate::admin::Admin;
 use crate::config::Config;
 use crate::consul::Client;
 use crate::discovery::{Discovery, Statuses};
+use crate::metrics::Metrics;
 use crate::proxy::server::{serve, Handler, ServerSettings};
 use crate::proxy::{Gateway, ProxyBody};
 use crate::snapshot::builder::Builder;
 use crate::snapshot::{Shared, Snapshot};
+use crate::traffic::Traffic;
 
 /// The two sockets Portico serves, bound by the caller (tests bind port 0).
 pub struct Listeners {
@@ -55,7 +57,8 @@ pub async fn run(config: Config, listeners: Listeners, stop: CancellationToken) 
     let shared: Shared = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
     let statuses = Statuses::default();
     let (tx, rx) = mpsc::channel(1024);
-    let builder = Builder::new(config.routes.clone(), shared.clone(), config.consul.coalesce);
+    let metrics = Arc::new(Metrics::default());
+    let builder = Builder::new(config.routes.clone(), shared.clone(), config.consul.coalesce, metrics.clone());
     let builder = tokio::spawn(builder.run(rx));
     let pinned: BTreeSet<String> = config.routes.iter().map(|r| r.service.clone()).collect();
     let discovery = Discovery { client, settings: config.consul.clone(), updates: tx, statuses: statuses.clone() };
@@ -64,7 +67,9 @@ pub async fn run(config: Config, listeners: Listeners, stop: CancellationToken) 
     let server =
         ServerSettings { header_read_timeout: config.proxy.header_read_timeout, grace: config.proxy.shutdown_grace };
     let gateway = Arc::new(Gateway::new(shared.clone(), config.proxy.clone()));
-    let admin = Arc::new(Admin { snapshot: shared, statuses });
+    let traffic = Traffic::default();
+    tokio::spawn(traffic.clone().run(shared.clone(), stop.clone()));
+    let admin = Arc::new(Admin { snapshot: shared, statuses, metrics, traffic, token: config.admin_token.clone() });
     tracing::info!(listen = %addr(&listeners.proxy), admin = %addr(&listeners.admin), consul = %config.consul.address, "portico started");
     let public = tokio::spawn(serve(listeners.proxy, gateway, server.clone(), stop.clone()));
     let admin = tokio::spawn(serve(listeners.admin, admin, server, stop.clone()));

@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 use http::uri::Authority;
 
 use crate::balance::{Balancer, InstanceState};
+use crate::metrics::RouteMetrics;
 use crate::routing::table::PrefixTable;
 use crate::routing::tags::RouteOptions;
 
@@ -31,6 +32,15 @@ pub struct Snapshot {
     pub rejected: Vec<Rejection>,
     /// True once the catalog has been read at least once.
     pub synced: bool,
+    /// Instances that left but still had requests in flight when this was built.
+    pub draining: Vec<Draining>,
+}
+
+/// An instance that left the passing set and is finishing its requests.
+#[derive(Debug, Clone)]
+pub struct Draining {
+    pub id: String,
+    pub state: Arc<InstanceState>,
 }
 
 /// Where a route was declared.
@@ -51,6 +61,8 @@ pub struct Route {
     pub origin: Origin,
     pub options: RouteOptions,
     pub upstream: Arc<Upstream>,
+    /// Counter and histogram handles, in endpoint order.
+    pub metrics: RouteMetrics,
 }
 
 /// The passing instances of one service and how to choose among them.
@@ -99,10 +111,10 @@ impl Snapshot {
 }
 
 impl Upstream {
-    /// The instance to send the next request to.
-    pub fn pick(&self) -> Option<&Endpoint> {
+    /// The instance to send the next request to, with its index.
+    pub fn pick(&self) -> Option<(usize, &Endpoint)> {
         let endpoints = &self.endpoints;
         let index = self.balancer.pick(endpoints.len(), |i| endpoints[i].state.in_flight())?;
-        endpoints.get(index)
+        endpoints.get(index).map(|e| (index, e))
     }
 }

@@ -1,26 +1,51 @@
-//! `GET /admin/routes`: every route, its instances and their live counters,
-//! every refused declaration with its reason, and how stale discovery is.
+//! `GET /admin/routes`: every route, its instances with their live counters
+//! and recent rate, instances still draining, every refused declaration with
+//! its reason, and how stale discovery is.
+
+use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
 use crate::discovery::Statuses;
 use crate::snapshot::{Endpoint, Route, Snapshot};
+use crate::traffic::TrafficView;
 
 /// The JSON report.
-pub fn report(snapshot: &Snapshot, statuses: &Statuses) -> Value {
-    let routes: Vec<Value> = snapshot.routes().into_iter().map(|r| route(r)).collect();
+pub fn report(snapshot: &Snapshot, statuses: &Statuses, traffic: &TrafficView) -> Value {
+    let rates: HashMap<&str, f64> = traffic
+        .routes
+        .iter()
+        .flat_map(|r| r.instances.iter())
+        .chain(traffic.draining.iter())
+        .map(|i| (i.id.as_str(), i.rps))
+        .collect();
+    let routes: Vec<Value> = snapshot.routes().into_iter().map(|r| route(r, &rates)).collect();
+    let draining: Vec<Value> = snapshot
+        .draining
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id,
+                "state": "draining",
+                "in_flight": d.state.in_flight(),
+                "requests": d.state.requests(),
+                "rps": rates.get(d.id.as_str()).copied().unwrap_or(0.0),
+            })
+        })
+        .collect();
     json!({
         "generation": snapshot.generation,
         "synced": snapshot.synced,
         "staleness_seconds": statuses.staleness(),
         "routes": routes,
+        "draining": draining,
         "rejected": snapshot.rejected,
         "watches": statuses.reports(),
     })
 }
 
-fn route(route: &Route) -> Value {
-    let instances: Vec<Value> = route.upstream.endpoints.iter().map(endpoint).collect();
+fn route(route: &Route, rates: &HashMap<&str, f64>) -> Value {
+    let instances: Vec<Value> = route.upstream.endpoints.iter().map(|e| endpoint(e, rates)).collect();
     json!({
         "prefix": &*route.prefix,
         "service": &*route.service,
@@ -31,7 +56,7 @@ fn route(route: &Route) -> Value {
     })
 }
 
-fn endpoint(e: &Endpoint) -> Value {
+fn endpoint(e: &Endpoint, rates: &HashMap<&str, f64>) -> Value {
     json!({
         "id": &*e.id,
         "address": e.authority.as_str(),
@@ -39,5 +64,7 @@ fn endpoint(e: &Endpoint) -> Value {
         "state": "serving",
         "in_flight": e.state.in_flight(),
         "requests": e.state.requests(),
+        "failures": e.state.failures(),
+        "rps": rates.get(&*e.id).copied().unwrap_or(0.0),
     })
 }

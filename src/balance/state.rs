@@ -16,6 +16,8 @@ pub struct InstanceState {
     in_flight: AtomicUsize,
     /// Requests ever sent to this instance.
     requests: AtomicU64,
+    /// Requests that failed: no response, or a 5xx.
+    failures: AtomicU64,
 }
 
 impl InstanceState {
@@ -27,6 +29,16 @@ impl InstanceState {
     /// Requests sent so far.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Failed requests so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Counts a failed request.
+    pub fn record_failure(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request as started; it ends when the guard is dropped.
@@ -64,6 +76,16 @@ impl StateRegistry {
     /// The round-robin cursor of `service` from this registry (or a new one), recorded in `next`.
     pub fn carry_cursor(&self, next: &mut StateRegistry, service: &str) -> Arc<AtomicUsize> {
         carry(&self.cursors, &mut next.cursors, service)
+    }
+
+    /// Instances tracked here but not in `next`, with their state.
+    pub fn departed<'a>(&'a self, next: &'a StateRegistry) -> impl Iterator<Item = (&'a str, &'a Arc<InstanceState>)> {
+        self.instances.iter().filter(|(id, _)| !next.instances.contains_key(*id)).map(|(id, s)| (id.as_str(), s))
+    }
+
+    /// True when instance `id` is tracked.
+    pub fn contains(&self, id: &str) -> bool {
+        self.instances.contains_key(id)
     }
 
     /// Number of instances tracked.

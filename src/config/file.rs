@@ -14,6 +14,7 @@ use crate::routing::tags::{parse_prefix, RouteOptions};
 pub struct FileConfig {
     pub listen: Option<String>,
     pub admin_listen: Option<String>,
+    pub admin_token: Option<String>,
     #[serde(default)]
     pub consul: ConsulSection,
     #[serde(default)]
@@ -46,6 +47,7 @@ pub struct ProxySection {
     pub header_read_timeout: Option<String>,
     pub shutdown_grace: Option<String>,
     pub retry_after_secs: Option<u32>,
+    pub access_log: Option<bool>,
 }
 
 /// `[[route]]`: one static route.
@@ -139,6 +141,7 @@ impl ProxySection {
             )?,
             shutdown_grace: duration_or("proxy.shutdown_grace", &self.shutdown_grace, d.shutdown_grace)?,
             retry_after_secs: self.retry_after_secs.unwrap_or(d.retry_after_secs),
+            access_log: self.access_log.unwrap_or(d.access_log),
         })
     }
 }

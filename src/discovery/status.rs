@@ -21,6 +21,8 @@ pub struct WatchStatus {
     replies: AtomicU64,
     /// Failures in a row since the last success.
     failures: AtomicU64,
+    /// Failures ever.
+    errors: AtomicU64,
     /// Time of the last success and the last error message.
     detail: Mutex<Detail>,
 }
@@ -37,6 +39,7 @@ pub struct WatchReport {
     pub index: u64,
     pub replies: u64,
     pub consecutive_failures: u64,
+    pub errors: u64,
     /// Seconds since this watch last knew it was in sync (0 while it is).
     pub stale_seconds: f64,
     pub last_error: Option<String>,
@@ -49,6 +52,7 @@ impl Default for WatchStatus {
             index: AtomicU64::new(0),
             replies: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
             detail: Mutex::default(),
         }
     }
@@ -68,6 +72,7 @@ impl WatchStatus {
     /// Records a failed query.
     pub fn failed(&self, error: &str) {
         self.failures.fetch_add(1, Ordering::Relaxed);
+        self.errors.fetch_add(1, Ordering::Relaxed);
         let mut d = self.detail.lock().unwrap_or_else(PoisonError::into_inner);
         d.last_error = Some(error.to_string());
     }
@@ -82,6 +87,7 @@ impl WatchStatus {
             index: self.index.load(Ordering::Relaxed),
             replies: self.replies.load(Ordering::Relaxed),
             consecutive_failures: failures,
+            errors: self.errors.load(Ordering::Relaxed),
             stale_seconds: if in_sync { 0.0 } else { round_ms(since.elapsed()) },
             last_error: d.last_error.clone(),
         }

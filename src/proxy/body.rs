@@ -11,15 +11,21 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use tokio::sync::mpsc;
+
+use super::exchange::Exchange;
 use crate::balance::InFlight;
 
-/// A streamed upstream body or a small body Portico wrote itself.
+/// A streamed upstream body or a body Portico wrote itself.
 #[derive(Debug)]
 pub enum ProxyBody {
-    /// Streamed from an instance; releases its in-flight slot when dropped.
-    Upstream { body: Incoming, in_flight: InFlight },
+    /// Streamed from an instance; releases its in-flight slot and records the
+    /// exchange when dropped.
+    Upstream { body: Incoming, in_flight: InFlight, exchange: Exchange },
     /// Written by Portico (errors, admin pages).
     Full(Option<Bytes>),
+    /// Produced over time (server-sent events on the admin listener).
+    Channel(mpsc::Receiver<Bytes>),
 }
 
 impl ProxyBody {
@@ -40,8 +46,15 @@ impl Body for ProxyBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
-            ProxyBody::Upstream { body, .. } => Pin::new(body).poll_frame(cx),
+            ProxyBody::Upstream { body, exchange, .. } => {
+                let frame = Pin::new(body).poll_frame(cx);
+                if let Poll::Ready(Some(Ok(f))) = &frame {
+                    exchange.bytes += f.data_ref().map_or(0, |d| d.len() as u64);
+                }
+                frame
+            }
             ProxyBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            ProxyBody::Channel(rx) => rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b)))),
         }
     }
 
@@ -49,6 +62,7 @@ impl Body for ProxyBody {
         match self {
             ProxyBody::Upstream { body, .. } => body.is_end_stream(),
             ProxyBody::Full(bytes) => bytes.is_none(),
+            ProxyBody::Channel(_) => false,
         }
     }
 
@@ -57,6 +71,7 @@ impl Body for ProxyBody {
             ProxyBody::Upstream { body, .. } => body.size_hint(),
             ProxyBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             ProxyBody::Full(None) => SizeHint::with_exact(0),
+            ProxyBody::Channel(_) => SizeHint::default(),
         }
     }
 }

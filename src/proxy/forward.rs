@@ -19,6 +19,8 @@ use super::error::ProxyError;
 use super::headers::{set_forwarded, strip_hop_by_hop, wants_upgrade};
 use super::upgrade;
 use crate::config::ProxySettings;
+use super::exchange::Exchange;
+use crate::metrics::UpstreamErrorKind;
 use crate::snapshot::{Endpoint, Route};
 
 /// The pooled HTTP/1.1 client to all instances.
@@ -40,25 +42,42 @@ impl Upstreams {
         Upstreams { client }
     }
 
-    /// Forwards `request` to `endpoint` with `path` and returns its response.
+    /// Forwards `request` to endpoint `index` of `route` with `path`; the
+    /// exchange moves into the response body to be recorded when it ends.
+    #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &self,
         mut request: Request<Incoming>,
         path: &str,
-        endpoint: &Endpoint,
+        route: &Route,
+        index: usize,
         client: SocketAddr,
         settings: &ProxySettings,
+        exchange: &mut Exchange,
     ) -> Result<Response<ProxyBody>, ProxyError> {
+        let endpoint = &route.upstream.endpoints[index];
         let upgrading = wants_upgrade(request.headers());
         let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut request));
         prepare(&mut request, path, endpoint, client)?;
         let in_flight = endpoint.state.begin();
         let sent = tokio::time::timeout(settings.response_timeout, self.client.request(request)).await;
         let mut response = match sent {
-            Err(_) => return Err(ProxyError::Timeout { instance: endpoint.id.clone() }),
-            Ok(Err(e)) => return Err(upstream_error(endpoint, &e)),
+            Err(_) => {
+                exchange.upstream_failed(UpstreamErrorKind::Timeout);
+                return Err(ProxyError::Timeout { instance: endpoint.id.clone() });
+            }
+            Ok(Err(e)) => {
+                let error = upstream_error(endpoint, &e);
+                exchange.upstream_failed(match &error {
+                    ProxyError::Timeout { .. } => UpstreamErrorKind::Timeout,
+                    _ if e.is_connect() => UpstreamErrorKind::Connect,
+                    _ => UpstreamErrorKind::Failed,
+                });
+                return Err(error);
+            }
             Ok(Ok(response)) => response,
         };
+        exchange.status = response.status().as_u16();
         if let (Some(client_side), true) = (client_upgrade, response.status() == http::StatusCode::SWITCHING_PROTOCOLS)
         {
             let upstream_side = hyper::upgrade::on(&mut response);
@@ -69,7 +88,8 @@ impl Upstreams {
         }
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers, false);
-        Ok(Response::from_parts(parts, ProxyBody::Upstream { body, in_flight }))
+        let exchange = exchange.hand_over();
+        Ok(Response::from_parts(parts, ProxyBody::Upstream { body, in_flight, exchange }))
     }
 }
 

@@ -17,6 +17,7 @@ use crate::balance::{Balancer, Policy, StateRegistry};
 use crate::config::StaticRoute;
 use crate::consul::{Instance, Services};
 use crate::discovery::Update;
+use crate::metrics::Metrics;
 use crate::routing::tags::{parse_tags, RouteOptions, TAG_PREFIX};
 
 /// What discovery has reported so far.
@@ -59,7 +60,13 @@ struct Claim<'a> {
 }
 
 /// Builds snapshot `generation`; returns it with the registry to carry next time.
-pub fn build(view: &View, statics: &[StaticRoute], old: &StateRegistry, generation: u64) -> (Snapshot, StateRegistry) {
+pub fn build(
+    view: &View,
+    statics: &[StaticRoute],
+    old: &StateRegistry,
+    generation: u64,
+    metrics: &Metrics,
+) -> (Snapshot, StateRegistry) {
     let mut rejected = Vec::new();
     let parsed: BTreeMap<&str, _> =
         view.catalog.iter().flatten().map(|(name, tags)| (name.as_str(), parse_tags(tags))).collect();
@@ -95,17 +102,19 @@ pub fn build(view: &View, statics: &[StaticRoute], old: &StateRegistry, generati
                 upstream(winner.service, winner.options.policy, instances, old, &mut next, &mut rejected)
             })
             .clone();
+        let ids: Vec<&str> = upstream.endpoints.iter().map(|e| &*e.id).collect();
         let route = Route {
             prefix: winner.prefix.into(),
             service: winner.service.into(),
             origin: winner.origin,
             options: winner.options,
+            metrics: metrics.route(winner.prefix, &ids),
             upstream,
         };
         entries.push((winner.prefix.to_string(), Arc::new(route)));
     }
     let snapshot =
-        Snapshot { generation, table: entries.into_iter().collect(), rejected, synced: view.catalog.is_some() };
+        Snapshot { generation, table: entries.into_iter().collect(), rejected, synced: view.catalog.is_some(), draining: Vec::new() };
     (snapshot, next)
 }
 

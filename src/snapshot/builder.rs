@@ -12,10 +12,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::build::{build, View};
-use super::Shared;
+use super::{Draining, Shared};
 use crate::balance::StateRegistry;
 use crate::config::StaticRoute;
 use crate::discovery::Update;
+use crate::metrics::Metrics;
 
 /// Owns the discovered view and the per-instance state registry.
 pub struct Builder {
@@ -25,11 +26,12 @@ pub struct Builder {
     generation: u64,
     shared: Shared,
     coalesce: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl Builder {
     /// Publishes generation 1 (static routes, no instances yet) right away.
-    pub fn new(statics: Vec<StaticRoute>, shared: Shared, coalesce: Duration) -> Builder {
+    pub fn new(statics: Vec<StaticRoute>, shared: Shared, coalesce: Duration, metrics: Arc<Metrics>) -> Builder {
         let mut builder = Builder {
             view: View::default(),
             statics,
@@ -37,6 +39,7 @@ impl Builder {
             generation: 0,
             shared,
             coalesce,
+            metrics,
         };
         builder.publish();
         builder
@@ -46,6 +49,7 @@ impl Builder {
     pub async fn run(mut self, mut updates: mpsc::Receiver<Update>) {
         let mut last_build: Option<Instant> = None;
         while let Some(update) = updates.recv().await {
+            let received = Instant::now();
             let mut changed = self.view.apply(update);
             if let Some(last) = last_build {
                 tokio::time::sleep_until(last + self.coalesce).await;
@@ -56,16 +60,37 @@ impl Builder {
             if changed {
                 self.publish();
                 last_build = Some(Instant::now());
+                self.metrics.observe_propagation(received.elapsed().as_secs_f64());
             }
         }
     }
 
     fn publish(&mut self) {
         self.generation += 1;
-        let (snapshot, registry) = build(&self.view, &self.statics, &self.registry, self.generation);
+        let (mut snapshot, registry) =
+            build(&self.view, &self.statics, &self.registry, self.generation, &self.metrics);
+        snapshot.draining = self.still_draining(&registry);
+        self.metrics.retain(&snapshot);
         self.registry = registry;
         tracing::debug!(generation = self.generation, routes = snapshot.table.len(), "snapshot published");
         self.shared.store(Arc::new(snapshot));
+    }
+}
+
+impl Builder {
+    /// Instances that left (now or earlier) and still have requests in flight.
+    fn still_draining(&self, next: &StateRegistry) -> Vec<Draining> {
+        let previous = self.shared.load();
+        let earlier = previous.draining.iter().map(|d| (d.id.as_str(), &d.state));
+        let now = self.registry.departed(next);
+        let mut draining: Vec<Draining> = earlier
+            .chain(now)
+            .filter(|(id, state)| state.in_flight() > 0 && !next.contains(id))
+            .map(|(id, state)| Draining { id: id.to_string(), state: Arc::clone(state) })
+            .collect();
+        draining.sort_by(|a, b| a.id.cmp(&b.id));
+        draining.dedup_by(|a, b| a.id == b.id);
+        draining
     }
 }
 

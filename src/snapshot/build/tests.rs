@@ -1,4 +1,5 @@
 use super::*;
+use crate::metrics::Metrics;
 use crate::consul::Instance;
 
 fn instance(id: &str, port: u16, weight: u32) -> Instance {
@@ -27,7 +28,7 @@ fn tagged_services_are_routed_to_their_instances() {
         &[("web", &["portico.route=/web", "portico.route=/site"]), ("db", &["primary"])],
         &[("web", vec![instance("web-1", 8001, 1), instance("web-2", 8002, 1)])],
     );
-    let (s, registry) = build(&v, &[], &StateRegistry::default(), 1);
+    let (s, registry) = build(&v, &[], &StateRegistry::default(), 1, &Metrics::default());
     assert_eq!(served_by(&s, "/web/index.html").as_deref(), Some("web"));
     assert_eq!(served_by(&s, "/site").as_deref(), Some("web"));
     assert_eq!(served_by(&s, "/db"), None);
@@ -41,7 +42,7 @@ fn tagged_services_are_routed_to_their_instances() {
 #[test]
 fn a_route_without_instances_is_still_a_route() {
     let v = view(&[("web", &["portico.route=/web"])], &[]);
-    let (s, _) = build(&v, &[], &StateRegistry::default(), 1);
+    let (s, _) = build(&v, &[], &StateRegistry::default(), 1, &Metrics::default());
     let route = s.route("/web").expect("route known");
     assert!(route.upstream.pick().is_none());
 }
@@ -49,7 +50,7 @@ fn a_route_without_instances_is_still_a_route() {
 #[test]
 fn conflicts_have_a_deterministic_winner_and_are_reported() {
     let v = view(&[("beta", &["portico.route=/shared"]), ("alpha", &["portico.route=/shared"])], &[]);
-    let (s, _) = build(&v, &[], &StateRegistry::default(), 1);
+    let (s, _) = build(&v, &[], &StateRegistry::default(), 1, &Metrics::default());
     assert_eq!(served_by(&s, "/shared").as_deref(), Some("alpha"));
     assert_eq!(s.rejected.len(), 1);
     assert_eq!(s.rejected[0].source, "beta");
@@ -60,7 +61,7 @@ fn conflicts_have_a_deterministic_winner_and_are_reported() {
 fn static_routes_beat_tags() {
     let v = view(&[("tagged", &["portico.route=/x"])], &[]);
     let statics = vec![crate::config::parse_route_flag("/x=pinned").expect("valid")];
-    let (s, _) = build(&v, &statics, &StateRegistry::default(), 1);
+    let (s, _) = build(&v, &statics, &StateRegistry::default(), 1, &Metrics::default());
     assert_eq!(served_by(&s, "/x").as_deref(), Some("pinned"));
     assert_eq!(s.route("/x").map(|r| r.origin), Some(Origin::Config));
     assert_eq!(s.rejected[0].source, "tagged");
@@ -69,7 +70,7 @@ fn static_routes_beat_tags() {
 #[test]
 fn malformed_tags_are_reported_and_the_rest_still_routes() {
     let v = view(&[("web", &["portico.route=/ok", "portico.route=bad", "portico.lb=magic"])], &[]);
-    let (s, _) = build(&v, &[], &StateRegistry::default(), 1);
+    let (s, _) = build(&v, &[], &StateRegistry::default(), 1, &Metrics::default());
     assert!(s.route("/ok").is_some());
     assert_eq!(s.rejected.len(), 2, "{:?}", s.rejected);
 }
@@ -77,7 +78,7 @@ fn malformed_tags_are_reported_and_the_rest_still_routes() {
 #[test]
 fn instance_state_survives_a_rebuild() {
     let v1 = view(&[("web", &["portico.route=/web"])], &[("web", vec![instance("web-1", 8001, 1)])]);
-    let (s1, r1) = build(&v1, &[], &StateRegistry::default(), 1);
+    let (s1, r1) = build(&v1, &[], &StateRegistry::default(), 1, &Metrics::default());
     let endpoint = &s1.route("/web").expect("route").upstream.endpoints[0];
     let _in_flight = endpoint.state.begin();
 
@@ -85,7 +86,7 @@ fn instance_state_survives_a_rebuild() {
         &[("web", &["portico.route=/web"])],
         &[("web", vec![instance("web-1", 8001, 1), instance("web-2", 8002, 1)])],
     );
-    let (s2, _) = build(&v2, &[], &r1, 2);
+    let (s2, _) = build(&v2, &[], &r1, 2, &Metrics::default());
     let again = &s2.route("/web").expect("route").upstream.endpoints[0];
     assert_eq!(&*again.id, "web-1");
     assert_eq!(again.state.in_flight(), 1);
@@ -98,9 +99,9 @@ fn weighted_routes_follow_consul_weights() {
         &[("web", &["portico.route=/web", "portico.lb=wrr"])],
         &[("web", vec![instance("a", 1, 3), instance("b", 2, 1)])],
     );
-    let (s, _) = build(&v, &[], &StateRegistry::default(), 1);
+    let (s, _) = build(&v, &[], &StateRegistry::default(), 1, &Metrics::default());
     let upstream = &s.route("/web").expect("route").upstream;
-    let picks: Vec<&str> = (0..8).filter_map(|_| upstream.pick()).map(|e| &*e.id).collect();
+    let picks: Vec<&str> = (0..8).filter_map(|_| upstream.pick()).map(|(_, e)| &*e.id).collect();
     assert_eq!(picks.iter().filter(|id| **id == "a").count(), 6);
 }
 
@@ -109,7 +110,7 @@ fn bad_addresses_skip_only_that_instance() {
     let mut bad = instance("web-bad", 80, 1);
     bad.address = "not a host".into();
     let v = view(&[("web", &["portico.route=/web"])], &[("web", vec![bad, instance("web-1", 8001, 1)])]);
-    let (s, _) = build(&v, &[], &StateRegistry::default(), 1);
+    let (s, _) = build(&v, &[], &StateRegistry::default(), 1, &Metrics::default());
     assert_eq!(s.route("/web").expect("route").upstream.endpoints.len(), 1);
     assert!(s.rejected.iter().any(|r| r.declaration.contains("web-bad")));
 }

@@ -27,7 +27,7 @@ fn catalog() -> Update {
 #[tokio::test(start_paused = true)]
 async fn an_isolated_update_is_published_at_once() {
     let shared: Shared = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
-    let builder = Builder::new(Vec::new(), shared.clone(), Duration::from_millis(50));
+    let builder = Builder::new(Vec::new(), shared.clone(), Duration::from_millis(50), Arc::default());
     assert_eq!(shared.load().generation, 1);
     let (tx, rx) = mpsc::channel(16);
     let task = tokio::spawn(builder.run(rx));
@@ -45,7 +45,7 @@ async fn an_isolated_update_is_published_at_once() {
 #[tokio::test(start_paused = true)]
 async fn a_flapping_burst_is_coalesced() {
     let shared: Shared = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
-    let builder = Builder::new(Vec::new(), shared.clone(), Duration::from_millis(5));
+    let builder = Builder::new(Vec::new(), shared.clone(), Duration::from_millis(5), Arc::default());
     let (tx, rx) = mpsc::channel(1024);
     let task = tokio::spawn(builder.run(rx));
     tx.send(catalog()).await.expect("alive");
@@ -70,7 +70,7 @@ async fn a_flapping_burst_is_coalesced() {
 #[tokio::test(start_paused = true)]
 async fn unchanged_updates_build_nothing() {
     let shared: Shared = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
-    let builder = Builder::new(Vec::new(), shared.clone(), Duration::from_millis(1));
+    let builder = Builder::new(Vec::new(), shared.clone(), Duration::from_millis(1), Arc::default());
     let (tx, rx) = mpsc::channel(16);
     let task = tokio::spawn(builder.run(rx));
     tx.send(instances(2)).await.expect("alive");

@@ -1,0 +1,225 @@
+//! Prometheus metrics, served on the admin listener's `/metrics`.
+//!
+//! The request path never hashes a label set: the counters and histogram a
+//! request touches are handles ([`RouteMetrics`]) created when the snapshot
+//! is built. Gauges that describe state (in-flight, watch indices, staleness,
+//! snapshot size) are read from the snapshot and the watches at scrape time,
+//! so they cost the request path nothing at all.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::discovery::Statuses;
+use crate::snapshot::Snapshot;
+
+type Labels = Vec<(&'static str, String)>;
+type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// Status classes, in label order.
+pub const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Kinds of upstream failure.
+#[derive(Debug, Clone, Copy)]
+pub enum UpstreamErrorKind {
+    Connect = 0,
+    Failed = 1,
+    Timeout = 2,
+}
+
+const ERROR_KINDS: [&str; 3] = ["connect", "failed", "timeout"];
+
+/// The handles one route's requests touch.
+#[derive(Debug, Clone)]
+pub struct RouteMetrics {
+    /// Request duration (until the response body ended).
+    pub latency: Histogram,
+    /// Per endpoint (same order as the upstream's), per status class.
+    pub by_instance: Box<[[Counter; 5]]>,
+    /// Requests answered without an instance (503 no instance), per class.
+    pub no_instance: [Counter; 5],
+    /// Upstream failures by kind.
+    pub errors: [Counter; 3],
+}
+
+/// Every metric Portico exports.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    latency: Histograms,
+    upstream_errors: Family<Labels, Counter>,
+    in_flight: Family<Labels, Gauge>,
+    consul_requests: Family<Labels, Counter>,
+    watch_index: Family<Labels, Gauge>,
+    staleness: Gauge<f64, AtomicU64>,
+    propagation: Histogram,
+    generation: Gauge,
+    routes: Gauge,
+    instances: Gauge,
+    rejected: Gauge,
+    /// Label sets of per-route series in the current snapshot, to drop departed ones.
+    live: Mutex<HashSet<Labels>>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("portico");
+        let requests = Family::<Labels, Counter>::default();
+        let latency = Histograms::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let upstream_errors = Family::<Labels, Counter>::default();
+        let in_flight = Family::<Labels, Gauge>::default();
+        let consul_requests = Family::<Labels, Counter>::default();
+        let watch_index = Family::<Labels, Gauge>::default();
+        let staleness = Gauge::<f64, AtomicU64>::default();
+        let propagation = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        let (generation, routes, instances, rejected) =
+            (Gauge::default(), Gauge::default(), Gauge::default(), Gauge::default());
+        registry.register("requests", "Requests by route, instance and status class", requests.clone());
+        registry.register("request_duration_seconds", "Request duration by route", latency.clone());
+        registry.register("upstream_errors", "Upstream failures by route and kind", upstream_errors.clone());
+        registry.register("instance_in_flight", "Requests in flight per instance", in_flight.clone());
+        registry.register("consul_requests", "Consul queries by watch and result", consul_requests.clone());
+        registry.register("consul_watch_index", "Last X-Consul-Index per watch", watch_index.clone());
+        registry.register("discovery_staleness_seconds", "Seconds since discovery was last in sync (0 = in sync)", staleness.clone());
+        registry.register("snapshot_propagation_seconds", "Time from a Consul update to the snapshot swap", propagation.clone());
+        registry.register("snapshot_generation", "Generation of the routing snapshot in force", generation.clone());
+        registry.register("routes", "Routes in the snapshot", routes.clone());
+        registry.register("instances", "Instances in the snapshot", instances.clone());
+        registry.register("rejected_declarations", "Route declarations refused", rejected.clone());
+        Metrics {
+            registry,
+            requests,
+            latency,
+            upstream_errors,
+            in_flight,
+            consul_requests,
+            watch_index,
+            staleness,
+            propagation,
+            generation,
+            routes,
+            instances,
+            rejected,
+            live: Mutex::default(),
+        }
+    }
+}
+
+fn labels(route: &str, instance: &str) -> Labels {
+    vec![("route", route.to_string()), ("instance", instance.to_string())]
+}
+
+impl Metrics {
+    /// Handles for a route with these endpoint IDs.
+    pub fn route(&self, route: &str, instances: &[&str]) -> RouteMetrics {
+        {
+            let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+            live.insert(labels(route, "none"));
+            live.extend(instances.iter().map(|i| labels(route, i)));
+        }
+        let classes = |instance: &str| -> [Counter; 5] {
+            CLASSES.map(|class| {
+                let mut l = labels(route, instance);
+                l.push(("class", class.to_string()));
+                self.requests.get_or_create(&l).clone()
+            })
+        };
+        let errors = ERROR_KINDS.map(|kind| {
+            self.upstream_errors.get_or_create(&vec![("route", route.to_string()), ("kind", kind.to_string())]).clone()
+        });
+        RouteMetrics {
+            latency: self.latency.get_or_create(&vec![("route", route.to_string())]).clone(),
+            by_instance: instances.iter().map(|i| classes(i)).collect(),
+            no_instance: classes("none"),
+            errors,
+        }
+    }
+
+    /// Drops the series of routes and instances that left, once a snapshot is built.
+    pub fn retain(&self, snapshot: &Snapshot) {
+        let mut now: HashSet<Labels> = HashSet::new();
+        for route in snapshot.routes() {
+            now.insert(labels(&route.prefix, "none"));
+            for e in route.upstream.endpoints.iter() {
+                now.insert(labels(&route.prefix, &e.id));
+            }
+        }
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        for gone in live.difference(&now) {
+            for class in CLASSES {
+                let mut l = gone.clone();
+                l.push(("class", class.to_string()));
+                self.requests.remove(&l);
+            }
+        }
+        *live = now;
+    }
+
+    /// Records how long an update took to reach the snapshot.
+    pub fn observe_propagation(&self, seconds: f64) {
+        self.propagation.observe(seconds);
+    }
+
+    /// The exposition text, with the state gauges refreshed first.
+    pub fn render(&self, snapshot: &Snapshot, statuses: &Statuses) -> String {
+        self.refresh(snapshot, statuses);
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    fn refresh(&self, snapshot: &Snapshot, statuses: &Statuses) {
+        self.in_flight.clear();
+        let mut instances = 0;
+        for route in snapshot.routes() {
+            for e in route.upstream.endpoints.iter() {
+                instances += 1;
+                self.in_flight.get_or_create(&labels(&route.prefix, &e.id)).set(e.state.in_flight() as i64);
+            }
+        }
+        self.generation.set(snapshot.generation as i64);
+        self.routes.set(snapshot.table.len() as i64);
+        self.instances.set(instances);
+        self.rejected.set(snapshot.rejected.len() as i64);
+        self.staleness.set(statuses.staleness());
+        self.watch_index.clear();
+        for (watch, report) in statuses.reports() {
+            self.watch_index.get_or_create(&vec![("watch", watch.clone())]).set(report.index as i64);
+            for (result, value) in [("ok", report.replies), ("error", report.errors)] {
+                let counter = self.consul_requests.get_or_create(&vec![("watch", watch.clone()), ("result", result.into())]);
+                counter.inner().store(value, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl RouteMetrics {
+    /// Counts a finished request on endpoint `index` (None: no instance) and its duration.
+    pub fn record(&self, index: Option<usize>, status: u16, seconds: f64) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        let counters = index.and_then(|i| self.by_instance.get(i)).unwrap_or(&self.no_instance);
+        counters[class].inc();
+        self.latency.observe(seconds);
+    }
+
+    /// Counts an upstream failure.
+    pub fn upstream_error(&self, kind: UpstreamErrorKind) {
+        self.errors[kind as usize].inc();
+    }
+}
+
+#[cfg(test)]
+mod tests;

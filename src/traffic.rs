@@ -1,0 +1,162 @@
+//! Recent traffic per instance, for the dashboard and `/admin/routes`.
+//!
+//! Four times a second a sampler reads every instance's request and failure
+//! counters (plain atomics the request path bumps anyway), turns the deltas
+//! into smoothed rates and each instance's share of its route, and publishes
+//! the result. Nothing here touches the request path.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::snapshot::{Shared, Snapshot};
+
+/// How often traffic is sampled.
+pub const TICK: Duration = Duration::from_millis(250);
+
+/// Weight of the newest sample in the moving average (≈ 1 s window at 4 Hz).
+const SMOOTHING: f64 = 0.4;
+
+/// The traffic picture at one tick.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct TrafficView {
+    pub generation: u64,
+    pub routes: Vec<RouteTraffic>,
+    /// Instances that left Consul's passing set but still finish requests.
+    pub draining: Vec<InstanceTraffic>,
+}
+
+/// One route's instances.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteTraffic {
+    pub prefix: String,
+    pub service: String,
+    pub instances: Vec<InstanceTraffic>,
+}
+
+/// One instance's recent traffic.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceTraffic {
+    pub id: String,
+    pub state: &'static str,
+    pub rps: f64,
+    pub error_rate: f64,
+    /// Fraction of the route's recent requests this instance served.
+    pub share: f64,
+    pub in_flight: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Rate {
+    requests: u64,
+    failures: u64,
+    rps: f64,
+    fps: f64,
+}
+
+/// Publishes a [`TrafficView`] every [`TICK`].
+#[derive(Debug, Clone)]
+pub struct Traffic {
+    view: watch::Sender<Arc<TrafficView>>,
+}
+
+impl Default for Traffic {
+    fn default() -> Self {
+        Traffic { view: watch::channel(Arc::default()).0 }
+    }
+}
+
+impl Traffic {
+    /// The latest view.
+    pub fn latest(&self) -> Arc<TrafficView> {
+        self.view.borrow().clone()
+    }
+
+    /// A receiver that wakes at every tick.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<TrafficView>> {
+        self.view.subscribe()
+    }
+
+    /// Samples until `stop`.
+    pub async fn run(self, snapshot: Shared, stop: CancellationToken) {
+        let mut rates: HashMap<String, Rate> = HashMap::new();
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.cancelled() => return,
+            }
+            let view = sample(&snapshot.load(), &mut rates);
+            self.view.send_replace(Arc::new(view));
+        }
+    }
+}
+
+fn sample(snapshot: &Snapshot, rates: &mut HashMap<String, Rate>) -> TrafficView {
+    let mut next: HashMap<String, Rate> = HashMap::new();
+    let mut measure = |id: &str, requests: u64, failures: u64| -> Rate {
+        let rate = match (next.get(id), rates.get(id)) {
+            (Some(done), _) => *done,
+            (None, Some(old)) => advance(old, requests, failures),
+            (None, None) => Rate { requests, failures, rps: 0.0, fps: 0.0 },
+        };
+        next.insert(id.to_string(), rate);
+        rate
+    };
+    let routes = snapshot
+        .routes()
+        .into_iter()
+        .map(|route| {
+            let mut instances: Vec<InstanceTraffic> = route
+                .upstream
+                .endpoints
+                .iter()
+                .map(|e| traffic(&e.id, "serving", measure(&e.id, e.state.requests(), e.state.failures()), e.state.in_flight()))
+                .collect();
+            let total: f64 = instances.iter().map(|i| i.rps).sum();
+            for i in &mut instances {
+                i.share = if total > 0.0 { i.rps / total } else { 0.0 };
+            }
+            RouteTraffic { prefix: route.prefix.to_string(), service: route.service.to_string(), instances }
+        })
+        .collect();
+    let draining = snapshot
+        .draining
+        .iter()
+        .map(|d| traffic(&d.id, "draining", measure(&d.id, d.state.requests(), d.state.failures()), d.state.in_flight()))
+        .collect();
+    *rates = next;
+    TrafficView { generation: snapshot.generation, routes, draining }
+}
+
+fn advance(old: &Rate, requests: u64, failures: u64) -> Rate {
+    let seconds = TICK.as_secs_f64();
+    let rps = requests.saturating_sub(old.requests) as f64 / seconds;
+    let fps = failures.saturating_sub(old.failures) as f64 / seconds;
+    Rate {
+        requests,
+        failures,
+        rps: SMOOTHING * rps + (1.0 - SMOOTHING) * old.rps,
+        fps: SMOOTHING * fps + (1.0 - SMOOTHING) * old.fps,
+    }
+}
+
+fn traffic(id: &str, state: &'static str, rate: Rate, in_flight: usize) -> InstanceTraffic {
+    let round = |x: f64| (x * 100.0).round() / 100.0;
+    InstanceTraffic {
+        id: id.to_string(),
+        state,
+        rps: round(rate.rps),
+        error_rate: if rate.rps > 0.0 { round((rate.fps / rate.rps).min(1.0)) } else { 0.0 },
+        share: 0.0,
+        in_flight,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,67 @@
+use super::*;
+use crate::balance::StateRegistry;
+use crate::consul::Instance;
+use crate::discovery::Update;
+use crate::metrics::Metrics;
+use crate::snapshot::build::{build, View};
+
+fn snapshot(ids: &[&str]) -> Snapshot {
+    let mut view = View::default();
+    view.apply(Update::Catalog([("web".to_string(), vec!["portico.route=/web".to_string()])].into_iter().collect()));
+    let instances = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| Instance { id: id.to_string(), address: "127.0.0.1".into(), port: 8000 + i as u16, weight: 1, meta: Default::default() })
+        .collect();
+    view.apply(Update::Instances { service: "web".into(), instances });
+    build(&view, &[], &StateRegistry::default(), 1, &Metrics::default()).0
+}
+
+#[test]
+fn shares_follow_recent_requests() {
+    let snap = snapshot(&["a", "b"]);
+    let mut rates = HashMap::new();
+    sample(&snap, &mut rates);
+    let endpoints = &snap.route("/web").expect("route").upstream.endpoints;
+    for _ in 0..30 {
+        drop(endpoints[0].state.begin());
+    }
+    for _ in 0..10 {
+        drop(endpoints[1].state.begin());
+    }
+    endpoints[1].state.record_failure();
+    let view = sample(&snap, &mut rates);
+    let inst = &view.routes[0].instances;
+    assert_eq!(inst[0].id, "a");
+    assert!((inst[0].share - 0.75).abs() < 1e-9, "{inst:?}");
+    assert!((inst[1].share - 0.25).abs() < 1e-9, "{inst:?}");
+    assert!(inst[0].rps > 0.0);
+    assert!((inst[1].error_rate - 0.1).abs() < 1e-9, "{inst:?}");
+}
+
+#[test]
+fn idle_routes_have_no_share() {
+    let snap = snapshot(&["a"]);
+    let mut rates = HashMap::new();
+    sample(&snap, &mut rates);
+    let view = sample(&snap, &mut rates);
+    assert_eq!(view.routes[0].instances[0].share, 0.0);
+    assert_eq!(view.routes[0].instances[0].rps, 0.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sampler_publishes_four_times_a_second() {
+    let shared: Shared = Arc::new(arc_swap::ArcSwap::from_pointee(snapshot(&["a"])));
+    let traffic = Traffic::default();
+    let mut rx = traffic.subscribe();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(traffic.clone().run(shared, stop.clone()));
+    let start = tokio::time::Instant::now();
+    for _ in 0..5 {
+        rx.changed().await.expect("sampler alive");
+    }
+    assert_eq!(start.elapsed(), Duration::from_millis(1000), "first tick at once, then every 250 ms");
+    assert_eq!(rx.borrow().routes[0].prefix, "/web");
+    stop.cancel();
+    task.await.expect("stops");
+}
