@@ -47,7 +47,9 @@ impl Handler for Admin {
         let path = request.uri().path();
         if path != "/healthz" && !self.authorized(&request) {
             let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong admin token");
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"portico-admin\""));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"portico-admin\""));
             return response;
         }
         match path {
@@ -96,12 +98,8 @@ impl Admin {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let query = request
-            .uri()
-            .query()
-            .into_iter()
-            .flat_map(|q| q.split('&'))
-            .find_map(|pair| pair.strip_prefix("token="));
+        let query =
+            request.uri().query().into_iter().flat_map(|q| q.split('&')).find_map(|pair| pair.strip_prefix("token="));
         [bearer, query].into_iter().flatten().any(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
     }
 }

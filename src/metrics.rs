@@ -91,8 +91,16 @@ impl Default for Metrics {
         registry.register("instance_in_flight", "Requests in flight per instance", in_flight.clone());
         registry.register("consul_requests", "Consul queries by watch and result", consul_requests.clone());
         registry.register("consul_watch_index", "Last X-Consul-Index per watch", watch_index.clone());
-        registry.register("discovery_staleness_seconds", "Seconds since discovery was last in sync (0 = in sync)", staleness.clone());
-        registry.register("snapshot_propagation_seconds", "Time from a Consul update to the snapshot swap", propagation.clone());
+        registry.register(
+            "discovery_staleness_seconds",
+            "Seconds since discovery was last in sync (0 = in sync)",
+            staleness.clone(),
+        );
+        registry.register(
+            "snapshot_propagation_seconds",
+            "Time from a Consul update to the snapshot swap",
+            propagation.clone(),
+        );
         registry.register("snapshot_generation", "Generation of the routing snapshot in force", generation.clone());
         registry.register("routes", "Routes in the snapshot", routes.clone());
         registry.register("instances", "Instances in the snapshot", instances.clone());
@@ -199,7 +207,8 @@ impl Metrics {
         for (watch, report) in statuses.reports() {
             self.watch_index.get_or_create(&vec![("watch", watch.clone())]).set(report.index as i64);
             for (result, value) in [("ok", report.replies), ("error", report.errors)] {
-                let counter = self.consul_requests.get_or_create(&vec![("watch", watch.clone()), ("result", result.into())]);
+                let counter =
+                    self.consul_requests.get_or_create(&vec![("watch", watch.clone()), ("result", result.into())]);
                 counter.inner().store(value, Ordering::Relaxed);
             }
         }

@@ -50,8 +50,12 @@ impl Gateway {
     /// Proxies one request; every failure becomes a JSON error response.
     pub async fn handle(&self, mut request: Request<Incoming>, client: SocketAddr) -> Response<ProxyBody> {
         let request_id = self.ids.ensure(request.headers_mut());
-        let mut exchange =
-            Exchange::new(request.method().clone(), request.uri().clone(), request_id.clone(), self.settings.access_log);
+        let mut exchange = Exchange::new(
+            request.method().clone(),
+            request.uri().clone(),
+            request_id.clone(),
+            self.settings.access_log,
+        );
         match self.proxy(request, client, &mut exchange).await {
             Ok(mut response) => {
                 response.headers_mut().insert(headers::X_REQUEST_ID.clone(), request_id);
@@ -78,10 +82,8 @@ impl Gateway {
         let path = normalize(uri.path())?;
         let route = self.route(&path)?;
         exchange.route = Some(Arc::clone(&route));
-        let (index, _) = route
-            .upstream
-            .pick()
-            .ok_or_else(|| ProxyError::NoInstance { service: route.service.clone() })?;
+        let (index, _) =
+            route.upstream.pick().ok_or_else(|| ProxyError::NoInstance { service: route.service.clone() })?;
         exchange.endpoint = Some(index);
         let upstream_path = forward::upstream_path(&path, &route);
         self.upstreams.send(request, &upstream_path, &route, index, client, &self.settings, exchange).await

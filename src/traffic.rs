@@ -116,7 +116,14 @@ fn sample(snapshot: &Snapshot, rates: &mut HashMap<String, Rate>) -> TrafficView
                 .upstream
                 .endpoints
                 .iter()
-                .map(|e| traffic(&e.id, "serving", measure(&e.id, e.state.requests(), e.state.failures()), e.state.in_flight()))
+                .map(|e| {
+                    traffic(
+                        &e.id,
+                        "serving",
+                        measure(&e.id, e.state.requests(), e.state.failures()),
+                        e.state.in_flight(),
+                    )
+                })
                 .collect();
             let total: f64 = instances.iter().map(|i| i.rps).sum();
             for i in &mut instances {
@@ -128,7 +135,10 @@ fn sample(snapshot: &Snapshot, rates: &mut HashMap<String, Rate>) -> TrafficView
     let draining = snapshot
         .draining
         .iter()
-        .map(|d| traffic(&d.id, "draining", measure(&d.id, d.state.requests(), d.state.failures()), d.state.in_flight()))
+        .filter(|d| d.state.in_flight() > 0)
+        .map(|d| {
+            traffic(&d.id, "draining", measure(&d.id, d.state.requests(), d.state.failures()), d.state.in_flight())
+        })
         .collect();
     *rates = next;
     TrafficView { generation: snapshot.generation, routes, draining }

@@ -38,17 +38,19 @@ async fn wait_http(url: &str) -> reqwest::Response {
 }
 
 #[tokio::test]
-async fn env_vars_configure_it_and_sigterm_stops_it_cleanly() {
+async fn env_vars_configure_it_logs_each_request_and_sigterm_stops_it_cleanly() {
     let consul = ConsulAgent::start().await;
     let backend = Backend::start("web-1").await;
     consul.register(&ttl_service("web", "web-1", backend.port(), &[])).await;
     let (listen, admin) = (free_port(), free_port());
+    let logs = tempfile::NamedTempFile::new().expect("log file");
     let mut child = portico()
         .env("PORTICO_LISTEN", format!("127.0.0.1:{listen}"))
         .env("PORTICO_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
         .env("CONSUL_HTTP_ADDR", consul.addr())
+        .env("PORTICO_LOG_FORMAT", "json")
         .args(["--route", "/legacy=web"])
-        .stderr(Stdio::null())
+        .stderr(logs.reopen().expect("log file"))
         .spawn()
         .expect("start portico");
 
@@ -76,6 +78,46 @@ async fn env_vars_configure_it_and_sigterm_stops_it_cleanly() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "exit status {status}");
+
+    // One JSON access-log line per request.
+    let text = std::fs::read_to_string(logs.path()).expect("logs");
+    let access: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["target"] == "portico::access")
+        .collect();
+    let served =
+        access.iter().find(|l| l["fields"]["status"] == 200).unwrap_or_else(|| panic!("no access line:\n{text}"));
+    let fields = &served["fields"];
+    assert_eq!(fields["method"], "GET");
+    assert_eq!(fields["path"], "/legacy/x");
+    assert_eq!(fields["route"], "/legacy");
+    assert_eq!(fields["instance"], "web-1");
+    assert!(fields["bytes"].as_u64().unwrap_or(0) > 0, "{served}");
+    assert!(fields["duration_ms"].as_f64().is_some());
+    assert!(fields["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+}
+
+#[tokio::test]
+async fn the_access_log_can_be_switched_off() {
+    let consul = ConsulAgent::start().await;
+    let (listen, admin) = (free_port(), free_port());
+    let logs = tempfile::NamedTempFile::new().expect("log file");
+    let mut child = portico()
+        .args(["--listen", &format!("127.0.0.1:{listen}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
+        .args(["--consul", &consul.addr(), "--access-log", "false", "--log-format", "json"])
+        .stderr(logs.reopen().expect("log file"))
+        .spawn()
+        .expect("start portico");
+    wait_http(&format!("http://127.0.0.1:{admin}/healthz")).await;
+    for _ in 0..3 {
+        let _ = reqwest::get(format!("http://127.0.0.1:{listen}/nothing")).await;
+    }
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(logs.path()).expect("logs");
+    assert!(text.contains("portico started"), "{text}");
+    assert!(!text.contains("portico::access"), "{text}");
 }
 
 #[test]

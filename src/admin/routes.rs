@@ -23,6 +23,7 @@ pub fn report(snapshot: &Snapshot, statuses: &Statuses, traffic: &TrafficView) -
     let draining: Vec<Value> = snapshot
         .draining
         .iter()
+        .filter(|d| d.state.in_flight() > 0)
         .map(|d| {
             json!({
                 "id": d.id,

@@ -18,6 +18,8 @@ use crate::balance::InFlight;
 
 /// A streamed upstream body or a body Portico wrote itself.
 #[derive(Debug)]
+// The large variant is the common one: boxing it would allocate per request.
+#[allow(clippy::large_enum_variant)]
 pub enum ProxyBody {
     /// Streamed from an instance; releases its in-flight slot and records the
     /// exchange when dropped.

@@ -16,10 +16,10 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::body::ProxyBody;
 use super::error::ProxyError;
+use super::exchange::Exchange;
 use super::headers::{set_forwarded, strip_hop_by_hop, wants_upgrade};
 use super::upgrade;
 use crate::config::ProxySettings;
-use super::exchange::Exchange;
 use crate::metrics::UpstreamErrorKind;
 use crate::snapshot::{Endpoint, Route};
 

@@ -113,8 +113,13 @@ pub fn build(
         };
         entries.push((winner.prefix.to_string(), Arc::new(route)));
     }
-    let snapshot =
-        Snapshot { generation, table: entries.into_iter().collect(), rejected, synced: view.catalog.is_some(), draining: Vec::new() };
+    let snapshot = Snapshot {
+        generation,
+        table: entries.into_iter().collect(),
+        rejected,
+        synced: view.catalog.is_some(),
+        draining: Vec::new(),
+    };
     (snapshot, next)
 }
 

@@ -11,7 +11,13 @@ fn snapshot(ids: &[&str]) -> Snapshot {
     let instances = ids
         .iter()
         .enumerate()
-        .map(|(i, id)| Instance { id: id.to_string(), address: "127.0.0.1".into(), port: 8000 + i as u16, weight: 1, meta: Default::default() })
+        .map(|(i, id)| Instance {
+            id: id.to_string(),
+            address: "127.0.0.1".into(),
+            port: 8000 + i as u16,
+            weight: 1,
+            meta: Default::default(),
+        })
         .collect();
     view.apply(Update::Instances { service: "web".into(), instances });
     build(&view, &[], &StateRegistry::default(), 1, &Metrics::default()).0

@@ -1,6 +1,6 @@
 use super::*;
-use crate::metrics::Metrics;
 use crate::consul::Instance;
+use crate::metrics::Metrics;
 
 fn instance(id: &str, port: u16, weight: u32) -> Instance {
     Instance { id: id.into(), address: "127.0.0.1".into(), port, weight, meta: Default::default() }
