@@ -14,7 +14,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-pub use state::{InFlight, InstanceState, StateRegistry};
+pub use state::{clock_ms, Ejection, InFlight, InstanceState, StateRegistry};
 
 /// The balancing policy of a route.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -88,6 +88,24 @@ impl Balancer {
             }
             (_, Policy::PowerOfTwo) => Some(power_of_two(len, in_flight)),
         }
+    }
+
+    /// Like [`Balancer::pick`], but only a candidate `accept` agrees to;
+    /// `None` when it accepts none.
+    pub fn pick_where(
+        &self,
+        len: usize,
+        in_flight: impl Fn(usize) -> usize,
+        accept: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
+        for _ in 0..len {
+            let i = self.pick(len, &in_flight)?;
+            if accept(i) {
+                return Some(i);
+            }
+        }
+        let start = self.next() % len.max(1);
+        (0..len).map(|k| (start + k) % len).find(|&i| accept(i))
     }
 
     fn next(&self) -> usize {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::balance::Policy;
+use crate::balance::{Ejection, Policy};
 use crate::routing::tags::{parse_prefix, RouteOptions};
 
 pub use file::FileConfig;
@@ -114,6 +114,22 @@ pub struct ProxySettings {
     pub retry_after_secs: u32,
     /// Log one line per request.
     pub access_log: bool,
+    /// Attempts after the first, each on another instance, when that is safe.
+    pub max_retries: u32,
+    /// Retries may add at most this share of requests.
+    pub retry_budget: f64,
+    /// Retries allowed at once before the share applies (a reserve for quiet times).
+    pub retry_reserve: u32,
+    /// Request bodies up to this size are read whole first (replayable; checked before forwarding).
+    pub body_buffer: usize,
+    /// Largest request body accepted, unless a route says otherwise (413 over it).
+    pub max_body: Option<u64>,
+    /// Passive outlier detection.
+    pub ejection: Ejection,
+    /// Client connections served at once; more are refused with 503.
+    pub max_connections: usize,
+    /// Largest request head (request line and headers) accepted; 431 over it.
+    pub max_header_bytes: usize,
 }
 
 /// The validated configuration [`crate::run`] needs.
@@ -153,6 +169,14 @@ impl Default for ProxySettings {
             shutdown_grace: Duration::from_secs(30),
             retry_after_secs: 1,
             access_log: true,
+            max_retries: 2,
+            retry_budget: 0.2,
+            retry_reserve: 10,
+            body_buffer: 64 * 1024,
+            max_body: None,
+            ejection: Ejection::default(),
+            max_connections: 10_000,
+            max_header_bytes: 64 * 1024,
         }
     }
 }

@@ -47,6 +47,10 @@ pub struct RouteMetrics {
     pub no_instance: [Counter; 5],
     /// Upstream failures by kind.
     pub errors: [Counter; 3],
+    /// Attempts sent again to another instance.
+    pub retries: Counter,
+    /// Instances ejected by passive outlier detection.
+    pub ejections: Counter,
 }
 
 /// Every metric Portico exports.
@@ -55,6 +59,8 @@ pub struct Metrics {
     requests: Family<Labels, Counter>,
     latency: Histograms,
     upstream_errors: Family<Labels, Counter>,
+    retries: Family<Labels, Counter>,
+    ejections: Family<Labels, Counter>,
     in_flight: Family<Labels, Gauge>,
     consul_requests: Family<Labels, Counter>,
     watch_index: Family<Labels, Gauge>,
@@ -78,6 +84,8 @@ impl Default for Metrics {
         let requests = Family::<Labels, Counter>::default();
         let latency = Histograms::new_with_constructor(latency_histogram as fn() -> Histogram);
         let upstream_errors = Family::<Labels, Counter>::default();
+        let retries = Family::<Labels, Counter>::default();
+        let ejections = Family::<Labels, Counter>::default();
         let in_flight = Family::<Labels, Gauge>::default();
         let consul_requests = Family::<Labels, Counter>::default();
         let watch_index = Family::<Labels, Gauge>::default();
@@ -88,6 +96,8 @@ impl Default for Metrics {
         registry.register("requests", "Requests by route, instance and status class", requests.clone());
         registry.register("request_duration_seconds", "Request duration by route", latency.clone());
         registry.register("upstream_errors", "Upstream failures by route and kind", upstream_errors.clone());
+        registry.register("retries", "Attempts sent again to another instance, by route", retries.clone());
+        registry.register("ejections", "Instances ejected by outlier detection, by route", ejections.clone());
         registry.register("instance_in_flight", "Requests in flight per instance", in_flight.clone());
         registry.register("consul_requests", "Consul queries by watch and result", consul_requests.clone());
         registry.register("consul_watch_index", "Last X-Consul-Index per watch", watch_index.clone());
@@ -110,6 +120,8 @@ impl Default for Metrics {
             requests,
             latency,
             upstream_errors,
+            retries,
+            ejections,
             in_flight,
             consul_requests,
             watch_index,
@@ -151,6 +163,8 @@ impl Metrics {
             by_instance: instances.iter().map(|i| classes(i)).collect(),
             no_instance: classes("none"),
             errors,
+            retries: self.retries.get_or_create(&vec![("route", route.to_string())]).clone(),
+            ejections: self.ejections.get_or_create(&vec![("route", route.to_string())]).clone(),
         }
     }
 

@@ -11,6 +11,8 @@ pub mod error;
 pub mod exchange;
 pub mod forward;
 pub mod headers;
+pub mod outbound;
+pub mod retry;
 pub mod server;
 pub mod upgrade;
 
@@ -82,11 +84,8 @@ impl Gateway {
         let path = normalize(uri.path())?;
         let route = self.route(&path)?;
         exchange.route = Some(Arc::clone(&route));
-        let (index, _) =
-            route.upstream.pick().ok_or_else(|| ProxyError::NoInstance { service: route.service.clone() })?;
-        exchange.endpoint = Some(index);
         let upstream_path = forward::upstream_path(&path, &route);
-        self.upstreams.send(request, &upstream_path, &route, index, client, &self.settings, exchange).await
+        self.upstreams.send(request, &upstream_path, &route, client, &self.settings, exchange).await
     }
 
     /// Loads the snapshot, matches, and lets go of the snapshot at once.

@@ -64,8 +64,12 @@ pub async fn run(config: Config, listeners: Listeners, stop: CancellationToken) 
     let discovery = Discovery { client, settings: config.consul.clone(), updates: tx, statuses: statuses.clone() };
     let discovery = tokio::spawn(discovery.run(pinned, stop.clone()));
 
-    let server =
-        ServerSettings { header_read_timeout: config.proxy.header_read_timeout, grace: config.proxy.shutdown_grace };
+    let server = ServerSettings {
+        header_read_timeout: config.proxy.header_read_timeout,
+        grace: config.proxy.shutdown_grace,
+        max_connections: config.proxy.max_connections,
+        max_header_bytes: config.proxy.max_header_bytes,
+    };
     let gateway = Arc::new(Gateway::new(shared.clone(), config.proxy.clone()));
     let traffic = Traffic::default();
     tokio::spawn(traffic.clone().run(shared.clone(), stop.clone()));

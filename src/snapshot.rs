@@ -13,7 +13,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use http::uri::Authority;
 
-use crate::balance::{Balancer, InstanceState};
+use std::time::Duration;
+
+use crate::balance::{clock_ms, Balancer, Ejection, InstanceState};
 use crate::metrics::RouteMetrics;
 use crate::routing::table::PrefixTable;
 use crate::routing::tags::RouteOptions;
@@ -113,8 +115,53 @@ impl Snapshot {
 impl Upstream {
     /// The instance to send the next request to, with its index.
     pub fn pick(&self) -> Option<(usize, &Endpoint)> {
+        self.pick_avoiding(&[])
+    }
+
+    /// The next instance that is not ejected and not in `tried`; if every
+    /// untried one is ejected, an ejected one (better than failing outright).
+    pub fn pick_avoiding(&self, tried: &[usize]) -> Option<(usize, &Endpoint)> {
         let endpoints = &self.endpoints;
-        let index = self.balancer.pick(endpoints.len(), |i| endpoints[i].state.in_flight())?;
+        let load = |i: usize| endpoints[i].state.in_flight();
+        let now = clock_ms();
+        let healthy = |i: usize| !tried.contains(&i) && !endpoints[i].state.is_ejected(now);
+        let index = match self.balancer.pick_where(endpoints.len(), load, healthy) {
+            Some(i) => i,
+            None => self.balancer.pick_where(endpoints.len(), load, |i| !tried.contains(&i))?,
+        };
         endpoints.get(index).map(|e| (index, e))
+    }
+
+    /// Records a failed exchange with endpoint `index`; ejects it when it
+    /// failed too often in a row, unless that would eject more than the
+    /// allowed share of the route. Returns the ejection's length, if any.
+    pub fn record_failure(&self, index: usize, policy: &Ejection) -> Option<Duration> {
+        let endpoint = self.endpoints.get(index)?;
+        if !endpoint.state.record_failure(policy.after_failures) {
+            return None;
+        }
+        let now = clock_ms();
+        if endpoint.state.is_ejected(now) {
+            return None;
+        }
+        let ejected = self.endpoints.iter().filter(|e| e.state.is_ejected(now)).count();
+        let allowed = (self.endpoints.len() as f64 * policy.max_share).floor() as usize;
+        (ejected < allowed).then(|| endpoint.state.eject(now, policy))
+    }
+
+    /// Records the outcome of an exchange that got a response.
+    pub fn record_outcome(&self, index: usize, server_error: bool, policy: &Ejection) {
+        match (server_error, self.endpoints.get(index)) {
+            (true, _) => {
+                self.record_failure(index, policy);
+            }
+            (false, Some(endpoint)) => endpoint.state.record_success(),
+            (false, None) => {}
+        }
+    }
+
+    /// True when endpoint `index` is ejected now.
+    pub fn is_ejected(&self, index: usize) -> bool {
+        self.endpoints.get(index).is_some_and(|e| e.state.is_ejected(clock_ms()))
     }
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::balance::clock_ms;
 use crate::snapshot::{Shared, Snapshot};
 
 /// How often traffic is sampled.
@@ -98,6 +99,7 @@ impl Traffic {
 }
 
 fn sample(snapshot: &Snapshot, rates: &mut HashMap<String, Rate>) -> TrafficView {
+    let now = clock_ms();
     let mut next: HashMap<String, Rate> = HashMap::new();
     let mut measure = |id: &str, requests: u64, failures: u64| -> Rate {
         let rate = match (next.get(id), rates.get(id)) {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
+use crate::balance::clock_ms;
 use crate::discovery::Statuses;
 use crate::snapshot::{Endpoint, Route, Snapshot};
 use crate::traffic::TrafficView;
@@ -62,7 +63,7 @@ fn endpoint(e: &Endpoint, rates: &HashMap<&str, f64>) -> Value {
         "id": &*e.id,
         "address": e.authority.as_str(),
         "weight": e.weight,
-        "state": "serving",
+        "state": if e.state.is_ejected(clock_ms()) { "ejected" } else { "serving" },
         "in_flight": e.state.in_flight(),
         "requests": e.state.requests(),
         "failures": e.state.failures(),

@@ -6,8 +6,9 @@
 //! long as its in-flight requests hold it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// Live counters of one instance.
 #[derive(Debug, Default)]
@@ -18,6 +19,38 @@ pub struct InstanceState {
     requests: AtomicU64,
     /// Requests that failed: no response, or a 5xx.
     failures: AtomicU64,
+    /// Failures in a row (connect errors, broken exchanges, 5xx); 0 after a success.
+    consecutive: AtomicU32,
+    /// Times ejected in a row; sets the next ejection's length.
+    ejections: AtomicU32,
+    /// Ejected until this time on [`clock_ms`]; 0 when not ejected.
+    ejected_until: AtomicU64,
+}
+
+/// Milliseconds on a monotonic clock (tokio's, so paused-clock tests see it move).
+pub fn clock_ms() -> u64 {
+    static START: OnceLock<tokio::time::Instant> = OnceLock::new();
+    let start = *START.get_or_init(tokio::time::Instant::now);
+    tokio::time::Instant::now().saturating_duration_since(start).as_millis() as u64 + 1
+}
+
+/// When a failing instance is taken out of rotation (passive outlier detection).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ejection {
+    /// Failures in a row that eject an instance (0: never eject).
+    pub after_failures: u32,
+    /// First ejection length; each further one doubles, up to `max`.
+    pub base: Duration,
+    /// Longest ejection.
+    pub max: Duration,
+    /// Never eject more than this share of a route's instances.
+    pub max_share: f64,
+}
+
+impl Default for Ejection {
+    fn default() -> Self {
+        Ejection { after_failures: 5, base: Duration::from_secs(5), max: Duration::from_secs(120), max_share: 0.5 }
+    }
 }
 
 impl InstanceState {
@@ -36,9 +69,32 @@ impl InstanceState {
         self.failures.load(Ordering::Relaxed)
     }
 
-    /// Counts a failed request.
-    pub fn record_failure(&self) {
+    /// Counts a failed request; true when it makes `after` failures in a row.
+    pub fn record_failure(&self, after: u32) -> bool {
         self.failures.fetch_add(1, Ordering::Relaxed);
+        let in_a_row = self.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
+        after > 0 && in_a_row >= after
+    }
+
+    /// Counts a good exchange: the failure streak ends.
+    pub fn record_success(&self) {
+        if self.consecutive.load(Ordering::Relaxed) != 0 {
+            self.consecutive.store(0, Ordering::Relaxed);
+            self.ejections.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// True while the instance is ejected.
+    pub fn is_ejected(&self, now_ms: u64) -> bool {
+        self.ejected_until.load(Ordering::Relaxed) > now_ms
+    }
+
+    /// Takes the instance out until a growing deadline; returns how long.
+    pub fn eject(&self, now_ms: u64, policy: &Ejection) -> Duration {
+        let times = self.ejections.fetch_add(1, Ordering::Relaxed).min(16);
+        let length = policy.base.saturating_mul(1 << times).min(policy.max);
+        self.ejected_until.store(now_ms + length.as_millis() as u64, Ordering::Relaxed);
+        length
     }
 
     /// Counts a request as started; it ends when the guard is dropped.

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{invalid, parse_duration, parse_policy, ConfigError, ConsulSettings, ProxySettings, StaticRoute};
+use crate::balance::Ejection;
 use crate::routing::tags::{parse_prefix, RouteOptions};
 
 /// The file as written; every field optional.
@@ -48,6 +49,17 @@ pub struct ProxySection {
     pub shutdown_grace: Option<String>,
     pub retry_after_secs: Option<u32>,
     pub access_log: Option<bool>,
+    pub max_retries: Option<u32>,
+    pub retry_budget: Option<f64>,
+    pub retry_reserve: Option<u32>,
+    pub body_buffer: Option<usize>,
+    pub max_body: Option<u64>,
+    pub eject_after_failures: Option<u32>,
+    pub ejection_time: Option<String>,
+    pub max_ejection_time: Option<String>,
+    pub max_ejected_share: Option<f64>,
+    pub max_connections: Option<usize>,
+    pub max_header_bytes: Option<usize>,
 }
 
 /// `[[route]]`: one static route.
@@ -59,6 +71,7 @@ pub struct RouteSection {
     #[serde(default)]
     pub strip_prefix: bool,
     pub lb: Option<String>,
+    pub max_body: Option<u64>,
 }
 
 impl FileConfig {
@@ -86,7 +99,8 @@ impl RouteSection {
         if self.service.trim().is_empty() {
             return Err(invalid("route service", &self.service, "must not be empty"));
         }
-        let mut options = RouteOptions { strip_prefix: self.strip_prefix, ..RouteOptions::default() };
+        let mut options =
+            RouteOptions { strip_prefix: self.strip_prefix, max_body: self.max_body, ..RouteOptions::default() };
         if let Some(lb) = &self.lb {
             options.policy = parse_policy("route lb", lb)?;
         }
@@ -100,6 +114,14 @@ fn duration_or(
     default: std::time::Duration,
 ) -> Result<std::time::Duration, ConfigError> {
     value.as_deref().map_or(Ok(default), |v| parse_duration(what, v))
+}
+
+fn share(what: &'static str, value: Option<f64>, default: f64) -> Result<f64, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Some(v) => Err(invalid(what, &v.to_string(), "must be between 0 and 1")),
+    }
 }
 
 impl ConsulSection {
@@ -142,6 +164,19 @@ impl ProxySection {
             shutdown_grace: duration_or("proxy.shutdown_grace", &self.shutdown_grace, d.shutdown_grace)?,
             retry_after_secs: self.retry_after_secs.unwrap_or(d.retry_after_secs),
             access_log: self.access_log.unwrap_or(d.access_log),
+            max_retries: self.max_retries.unwrap_or(d.max_retries).min(10),
+            retry_budget: share("proxy.retry_budget", self.retry_budget, d.retry_budget)?,
+            retry_reserve: self.retry_reserve.unwrap_or(d.retry_reserve),
+            body_buffer: self.body_buffer.unwrap_or(d.body_buffer),
+            max_body: self.max_body.or(d.max_body),
+            ejection: Ejection {
+                after_failures: self.eject_after_failures.unwrap_or(d.ejection.after_failures),
+                base: duration_or("proxy.ejection_time", &self.ejection_time, d.ejection.base)?,
+                max: duration_or("proxy.max_ejection_time", &self.max_ejection_time, d.ejection.max)?,
+                max_share: share("proxy.max_ejected_share", self.max_ejected_share, d.ejection.max_share)?,
+            },
+            max_connections: self.max_connections.unwrap_or(d.max_connections).max(1),
+            max_header_bytes: self.max_header_bytes.unwrap_or(d.max_header_bytes).max(8192),
         })
     }
 }

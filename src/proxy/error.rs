@@ -16,6 +16,12 @@ pub enum ProxyError {
     BadPath(#[from] PathError),
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("malformed request body")]
+    BadBody(String),
+    #[error("request body not received in time")]
+    BodyTimeout,
+    #[error("request body too large")]
+    TooLarge { limit: u64 },
     #[error("no route")]
     NoRoute,
     #[error("no live instance")]
@@ -32,6 +38,9 @@ impl ProxyError {
         match self {
             ProxyError::BadPath(_) => StatusCode::BAD_REQUEST,
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::BadBody(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::NoInstance { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
@@ -51,6 +60,7 @@ impl ProxyError {
             ProxyError::Upstream { instance, .. } | ProxyError::Timeout { instance } => {
                 body["instance"] = instance.as_ref().into()
             }
+            ProxyError::TooLarge { limit } => body["limit_bytes"] = (*limit).into(),
             _ => {}
         }
         let mut response = json_response(status, &body);

@@ -84,11 +84,6 @@ impl Drop for Exchange {
         let elapsed = self.start.elapsed();
         if let Some(route) = &self.route {
             route.metrics.record(self.endpoint, self.status, elapsed.as_secs_f64());
-            if self.status >= 500 {
-                if let Some(e) = self.endpoint.and_then(|i| route.upstream.endpoints.get(i)) {
-                    e.state.record_failure();
-                }
-            }
         }
         if self.access_log {
             tracing::info!(

@@ -1,15 +1,19 @@
-//! Sending a request to the picked instance over a pooled connection.
+//! Sending a request to an instance over a pooled connection, and trying
+//! another instance when that is safe ([`super::retry`]).
 //!
-//! The request and response bodies are streamed, never buffered. The
-//! response body carries the instance's in-flight guard. Protocol switches
-//! (WebSocket) are handed to [`super::upgrade`].
+//! Response bodies stream; request bodies stream past their first 64 KiB
+//! ([`super::outbound`]). The response body carries the instance's in-flight
+//! guard. Every attempt's outcome feeds passive outlier detection. Protocol
+//! switches (WebSocket) are handed to [`super::upgrade`].
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 
 use http::uri::{PathAndQuery, Scheme};
 use http::{header, Request, Response, Uri, Version};
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -18,14 +22,25 @@ use super::body::ProxyBody;
 use super::error::ProxyError;
 use super::exchange::Exchange;
 use super::headers::{set_forwarded, strip_hop_by_hop, wants_upgrade};
+use super::outbound::Outbound;
+use super::retry::{classify, may_retry, Failure, RetryBudget};
 use super::upgrade;
+use crate::balance::InFlight;
 use crate::config::ProxySettings;
 use crate::metrics::UpstreamErrorKind;
+use crate::routing::path::PathError;
 use crate::snapshot::{Endpoint, Route};
 
-/// The pooled HTTP/1.1 client to all instances.
+/// The pooled HTTP/1.1 client to all instances, and the retry budget.
 pub struct Upstreams {
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, Outbound>,
+    budget: RetryBudget,
+}
+
+/// What every attempt of one request shares.
+struct Attempt<'a> {
+    head: &'a http::request::Parts,
+    settings: &'a ProxySettings,
 }
 
 impl Upstreams {
@@ -39,102 +54,164 @@ impl Upstreams {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(connector);
-        Upstreams { client }
+        Upstreams { client, budget: RetryBudget::new(settings.retry_budget, settings.retry_reserve) }
     }
 
-    /// Forwards `request` to endpoint `index` of `route` with `path`; the
-    /// exchange moves into the response body to be recorded when it ends.
-    #[allow(clippy::too_many_arguments)]
+    /// Forwards `request` over `route` with `path`, retrying on another
+    /// instance when that is safe; the exchange moves into the response body
+    /// to be recorded when it ends.
     pub async fn send(
         &self,
         mut request: Request<Incoming>,
         path: &str,
         route: &Route,
-        index: usize,
         client: SocketAddr,
         settings: &ProxySettings,
         exchange: &mut Exchange,
     ) -> Result<Response<ProxyBody>, ProxyError> {
-        let endpoint = &route.upstream.endpoints[index];
         let upgrading = wants_upgrade(request.headers());
         let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut request));
-        prepare(&mut request, path, endpoint, client)?;
-        let in_flight = endpoint.state.begin();
-        let sent = tokio::time::timeout(settings.response_timeout, self.client.request(request)).await;
-        let mut response = match sent {
-            Err(_) => {
-                exchange.upstream_failed(UpstreamErrorKind::Timeout);
-                return Err(ProxyError::Timeout { instance: endpoint.id.clone() });
+        let (mut head, body) = request.into_parts();
+        prepare(&mut head, path, client)?;
+        let limit = route.options.max_body.or(settings.max_body);
+        let mut body =
+            Outbound::read(&head.headers, body, settings.body_buffer, limit, settings.response_timeout).await?;
+        let overflow = body.overflow_flag();
+        self.budget.deposit();
+        let attempt = Attempt { head: &head, settings };
+        let mut tried: Vec<usize> = Vec::new();
+        let mut last_error = None;
+        loop {
+            let Some((index, endpoint)) = route.upstream.pick_avoiding(&tried) else {
+                return Err(last_error.unwrap_or_else(|| ProxyError::NoInstance { service: route.service.clone() }));
+            };
+            exchange.endpoint = Some(index);
+            let retries_left = tried.len() < settings.max_retries as usize;
+            let (this, kept) = match (retries_left, body.replay()) {
+                (true, Some(copy)) => (copy, Some(body)),
+                _ => (body, None),
+            };
+            let in_flight = endpoint.state.begin();
+            match self.attempt(&attempt, endpoint, this).await {
+                Ok(response) => {
+                    route.upstream.record_outcome(index, response.status().is_server_error(), &settings.ejection);
+                    exchange.status = response.status().as_u16();
+                    return Ok(finish(response, in_flight, client_upgrade, exchange));
+                }
+                Err((error, failure)) => {
+                    exchange.upstream_failed(kind_of(&error, failure));
+                    if route.upstream.record_failure(index, &settings.ejection).is_some() {
+                        route.metrics.ejections.inc();
+                        tracing::warn!(instance = %endpoint.id, "instance ejected after repeated failures");
+                    }
+                    if overflow.as_ref().is_some_and(|o| o.load(Ordering::Relaxed)) {
+                        return Err(ProxyError::TooLarge { limit: limit.unwrap_or(u64::MAX) });
+                    }
+                    let retry = failure.is_some_and(|f| may_retry(f, &head.method, kept.is_some()));
+                    match kept {
+                        Some(rest) if retry && self.budget.withdraw() => {
+                            route.metrics.retries.inc();
+                            tracing::debug!(instance = %endpoint.id, "retrying on another instance");
+                            tried.push(index);
+                            body = rest;
+                            last_error = Some(error);
+                        }
+                        _ => return Err(error),
+                    }
+                }
             }
-            Ok(Err(e)) => {
-                let error = upstream_error(endpoint, &e);
-                exchange.upstream_failed(match &error {
-                    ProxyError::Timeout { .. } => UpstreamErrorKind::Timeout,
-                    _ if e.is_connect() => UpstreamErrorKind::Connect,
-                    _ => UpstreamErrorKind::Failed,
-                });
-                return Err(error);
-            }
-            Ok(Ok(response)) => response,
-        };
-        exchange.status = response.status().as_u16();
-        if let (Some(client_side), true) = (client_upgrade, response.status() == http::StatusCode::SWITCHING_PROTOCOLS)
-        {
-            let upstream_side = hyper::upgrade::on(&mut response);
-            upgrade::tunnel(client_side, upstream_side, in_flight);
-            let (mut parts, _) = response.into_parts();
-            strip_hop_by_hop(&mut parts.headers, true);
-            return Ok(Response::from_parts(parts, ProxyBody::empty()));
         }
-        let (mut parts, body) = response.into_parts();
-        strip_hop_by_hop(&mut parts.headers, false);
-        let exchange = exchange.hand_over();
-        Ok(Response::from_parts(parts, ProxyBody::Upstream { body, in_flight, exchange }))
+    }
+
+    /// One try on one instance: the error says whether the instance saw anything.
+    async fn attempt(
+        &self,
+        attempt: &Attempt<'_>,
+        endpoint: &Endpoint,
+        body: Outbound,
+    ) -> Result<Response<Incoming>, (ProxyError, Option<Failure>)> {
+        let request = upstream_request(attempt.head, endpoint, body).map_err(|e| (e, None))?;
+        let sent = tokio::time::timeout(attempt.settings.response_timeout, self.client.request(request)).await;
+        match sent {
+            Ok(Ok(response)) => Ok(response),
+            Err(_) => Err((ProxyError::Timeout { instance: endpoint.id.clone() }, None)),
+            Ok(Err(e)) => Err((upstream_error(endpoint, &e), Some(classify(&e)))),
+        }
     }
 }
 
-/// Rewrites the request for the instance: URI, version, and headers.
-fn prepare(
-    request: &mut Request<Incoming>,
-    path: &str,
-    endpoint: &Endpoint,
-    client: SocketAddr,
-) -> Result<(), ProxyError> {
-    let uri = upstream_uri(request.uri(), path, endpoint)?;
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .cloned()
-        .or_else(|| request.uri().authority().and_then(|a| a.as_str().parse().ok()));
-    let upgrading = wants_upgrade(request.headers());
-    let headers = request.headers_mut();
-    strip_hop_by_hop(headers, upgrading);
-    set_forwarded(headers, client.ip(), "http", host.as_ref());
-    if let Some(host) = host {
-        headers.insert(header::HOST, host);
+fn kind_of(error: &ProxyError, failure: Option<Failure>) -> UpstreamErrorKind {
+    match (error, failure) {
+        (ProxyError::Timeout { .. }, _) => UpstreamErrorKind::Timeout,
+        (_, Some(Failure::Connect)) => UpstreamErrorKind::Connect,
+        _ => UpstreamErrorKind::Failed,
     }
-    *request.uri_mut() = uri;
+}
+
+/// Turns the instance's response into the client's: a tunnel for `101`,
+/// otherwise a streamed body carrying the in-flight guard and the exchange.
+fn finish(
+    mut response: Response<Incoming>,
+    in_flight: InFlight,
+    client_upgrade: Option<OnUpgrade>,
+    exchange: &mut Exchange,
+) -> Response<ProxyBody> {
+    if let (Some(client_side), true) = (client_upgrade, response.status() == http::StatusCode::SWITCHING_PROTOCOLS) {
+        let upstream_side = hyper::upgrade::on(&mut response);
+        upgrade::tunnel(client_side, upstream_side, in_flight);
+        let (mut parts, _) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers, true);
+        return Response::from_parts(parts, ProxyBody::empty());
+    }
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers, false);
+    let exchange = exchange.hand_over();
+    Response::from_parts(parts, ProxyBody::Upstream { body, in_flight, exchange })
+}
+
+/// The request for one attempt: the prepared head aimed at `endpoint`.
+fn upstream_request(
+    head: &http::request::Parts,
+    endpoint: &Endpoint,
+    body: Outbound,
+) -> Result<Request<Outbound>, ProxyError> {
+    let mut request = Request::new(body);
+    *request.method_mut() = head.method.clone();
+    *request.uri_mut() = upstream_uri(&head.uri, endpoint)?;
     *request.version_mut() = Version::HTTP_11;
+    *request.headers_mut() = head.headers.clone();
+    Ok(request)
+}
+
+/// Rewrites the request head for the instances: path, headers.
+fn prepare(head: &mut http::request::Parts, path: &str, client: SocketAddr) -> Result<(), ProxyError> {
+    let host =
+        head.headers.get(header::HOST).cloned().or_else(|| head.uri.authority().and_then(|a| a.as_str().parse().ok()));
+    let upgrading = wants_upgrade(&head.headers);
+    strip_hop_by_hop(&mut head.headers, upgrading);
+    set_forwarded(&mut head.headers, client.ip(), "http", host.as_ref());
+    if let Some(host) = host {
+        head.headers.insert(header::HOST, host);
+    }
+    if head.uri.path() != path {
+        let joined = match head.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
+        };
+        let pq = PathAndQuery::try_from(joined).map_err(|_| ProxyError::BadPath(PathError::BadEscape))?;
+        let mut parts = std::mem::take(&mut head.uri).into_parts();
+        parts.path_and_query = Some(pq);
+        head.uri = Uri::from_parts(parts).map_err(|_| ProxyError::BadPath(PathError::BadEscape))?;
+    }
     Ok(())
 }
 
-fn upstream_uri(original: &Uri, path: &str, endpoint: &Endpoint) -> Result<Uri, ProxyError> {
-    let path_and_query = match (original.path() == path, original.path_and_query()) {
-        (true, Some(pq)) => pq.clone(),
-        _ => {
-            let joined = match original.query() {
-                Some(q) => format!("{path}?{q}"),
-                None => path.to_string(),
-            };
-            PathAndQuery::try_from(joined)
-                .map_err(|_| ProxyError::BadPath(crate::routing::path::PathError::BadEscape))?
-        }
-    };
+fn upstream_uri(original: &Uri, endpoint: &Endpoint) -> Result<Uri, ProxyError> {
     let mut parts = http::uri::Parts::default();
     parts.scheme = Some(Scheme::HTTP);
     parts.authority = Some(endpoint.authority.clone());
-    parts.path_and_query = Some(path_and_query);
-    Uri::from_parts(parts).map_err(|_| ProxyError::BadPath(crate::routing::path::PathError::BadEscape))
+    parts.path_and_query = Some(original.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/")));
+    Uri::from_parts(parts).map_err(|_| ProxyError::BadPath(PathError::BadEscape))
 }
 
 /// The path the instance sees: normalized, without the prefix if the route strips it.

@@ -17,7 +17,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::body::ProxyBody;
@@ -25,11 +27,19 @@ use super::body::ProxyBody;
 /// Connection-level limits.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
-    /// Clients must send their request headers within this time.
+    /// Clients must send their request headers within this time (slowloris);
+    /// it also closes keep-alive connections idle that long.
     pub header_read_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub grace: Duration,
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Largest request head; 431 over it.
+    pub max_header_bytes: usize,
 }
+
+/// What a connection over the limit gets before it is closed.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 56\r\n\r\n{\"error\":\"too many connections\",\"status\":503,\"retry\":1}\n";
 
 /// Something that answers requests.
 pub trait Handler: Send + Sync + 'static {
@@ -44,9 +54,20 @@ pub async fn serve<H: Handler>(
     stop: CancellationToken,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout).keep_alive(true);
-    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .max_buf_size(settings.max_header_bytes.max(8192))
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        .max_header_list_size(settings.max_header_bytes as u32)
+        .keep_alive_interval(Some(Duration::from_secs(30)));
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(settings.max_connections));
     loop {
         let (stream, client) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -60,6 +81,10 @@ pub async fn serve<H: Handler>(
             },
             _ = stop.cancelled() => break,
         };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tokio::spawn(refuse(stream));
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let handler = Arc::clone(&handler);
         let service = service_fn(move |request| {
@@ -72,11 +97,23 @@ pub async fn serve<H: Handler>(
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %client, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);
+    drain(graceful, settings.grace).await;
+}
+
+/// Answers a connection over the limit with a 503 and closes it.
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    tracing::warn!("connection limit reached; refusing a connection");
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY)).await;
+    let _ = stream.shutdown().await;
+}
+
+async fn drain(graceful: GracefulShutdown, grace: Duration) {
     tokio::select! {
         _ = graceful.shutdown() => tracing::debug!("all connections drained"),
-        _ = tokio::time::sleep(settings.grace) => tracing::warn!("shutdown grace period over; closing remaining connections"),
+        _ = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; closing remaining connections"),
     }
 }

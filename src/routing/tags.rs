@@ -8,6 +8,7 @@
 //! | `portico.route=/prefix`      | route the prefix to this service (repeatable) |
 //! | `portico.strip-prefix=true`  | remove the prefix before forwarding       |
 //! | `portico.lb=rr\|wrr\|p2c`    | balancing policy                          |
+//! | `portico.max-body=BYTES`     | largest request body accepted (413 over)  |
 
 use crate::balance::Policy;
 use crate::routing::path::normalize;
@@ -22,6 +23,8 @@ pub struct RouteOptions {
     pub strip_prefix: bool,
     /// How an instance is picked.
     pub policy: Policy,
+    /// Largest request body accepted on this route (413 over it).
+    pub max_body: Option<u64>,
 }
 
 /// Everything a service's tags declare.
@@ -45,6 +48,7 @@ pub fn parse_tags(tags: &[String]) -> Declarations {
     let mut out = Declarations::default();
     let mut seen_policy: Option<&str> = None;
     let mut seen_strip: Option<&str> = None;
+    let mut seen_max_body: Option<&str> = None;
     let mut sorted: Vec<&String> = tags.iter().filter(|t| t.starts_with(TAG_PREFIX)).collect();
     sorted.sort();
     sorted.dedup();
@@ -57,6 +61,9 @@ pub fn parse_tags(tags: &[String]) -> Declarations {
             Some(("lb", value)) => {
                 once(&mut seen_policy, value).and_then(|_| value.parse::<Policy>()).map(|p| out.options.policy = p)
             }
+            Some(("max-body", value)) => once(&mut seen_max_body, value)
+                .and_then(|_| value.parse::<u64>().map_err(|_| format!("expected a number of bytes, got {value:?}")))
+                .map(|n| out.options.max_body = Some(n)),
             Some((key, _)) => Err(format!("unknown option {key:?}")),
             None => Err("expected portico.<option>=<value>".to_string()),
         };

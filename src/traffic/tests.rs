@@ -35,7 +35,7 @@ fn shares_follow_recent_requests() {
     for _ in 0..10 {
         drop(endpoints[1].state.begin());
     }
-    endpoints[1].state.record_failure();
+    endpoints[1].state.record_failure(0);
     let view = sample(&snap, &mut rates);
     let inst = &view.routes[0].instances;
     assert_eq!(inst[0].id, "a");

@@ -37,3 +37,23 @@ fn cursors_are_shared_per_service() {
     let b = old.carry_cursor(&mut next, "web");
     assert!(Arc::ptr_eq(&a, &b));
 }
+
+#[tokio::test(start_paused = true)]
+async fn ejections_grow_and_expire() {
+    let policy =
+        Ejection { after_failures: 3, base: Duration::from_secs(1), max: Duration::from_secs(3), max_share: 1.0 };
+    let s = InstanceState::default();
+    assert!(!s.record_failure(3));
+    assert!(!s.record_failure(3));
+    assert!(s.record_failure(3), "the third failure in a row");
+    assert_eq!(s.eject(clock_ms(), &policy), Duration::from_secs(1));
+    assert!(s.is_ejected(clock_ms()));
+    tokio::time::sleep(Duration::from_millis(1001)).await;
+    assert!(!s.is_ejected(clock_ms()), "tried again after the ejection");
+    assert!(s.record_failure(3), "still failing");
+    assert_eq!(s.eject(clock_ms(), &policy), Duration::from_secs(2), "doubled");
+    assert_eq!(s.eject(clock_ms(), &policy), Duration::from_secs(3), "capped");
+    s.record_success();
+    assert!(!s.record_failure(3), "a success ends the streak");
+    assert_eq!(s.eject(clock_ms(), &policy), Duration::from_secs(1), "and the growth");
+}

@@ -127,3 +127,29 @@ fn untagged_catalog_changes_do_not_count_as_changes() {
     assert!(!v.apply(Update::Instances { service: "web".into(), instances: vec![instance("w", 1, 1)] }));
     assert!(v.apply(Update::Removed("web".into())));
 }
+
+#[tokio::test(start_paused = true)]
+async fn failing_instances_are_ejected_but_never_more_than_the_allowed_share() {
+    use crate::balance::Ejection;
+    let v = view(
+        &[("web", &["portico.route=/web"])],
+        &[("web", vec![instance("a", 1, 1), instance("b", 2, 1), instance("c", 3, 1), instance("d", 4, 1)])],
+    );
+    let (s, _) = build(&v, &[], &StateRegistry::default(), 1, &Metrics::default());
+    let upstream = &s.route("/web").expect("route").upstream;
+    let policy = Ejection { after_failures: 2, max_share: 0.5, ..Ejection::default() };
+    for index in 0..3 {
+        upstream.record_failure(index, &policy);
+        upstream.record_failure(index, &policy);
+    }
+    let ejected: Vec<bool> = (0..4).map(|i| upstream.is_ejected(i)).collect();
+    assert_eq!(ejected, vec![true, true, false, false], "two of four at most");
+    for _ in 0..20 {
+        let (i, _) = upstream.pick().expect("an instance");
+        assert!(i >= 2, "ejected instances get no traffic");
+    }
+    let (i, _) = upstream.pick_avoiding(&[2, 3]).expect("fallback");
+    assert!(i < 2, "with every healthy one tried, an ejected one beats failing");
+    tokio::time::sleep(policy.base + std::time::Duration::from_millis(1)).await;
+    assert!(!upstream.is_ejected(0), "the ejection expires");
+}

@@ -1,0 +1,168 @@
+//! The request body as sent upstream.
+//!
+//! The first `buffer` bytes (64 KiB by default) are read before anything is
+//! forwarded. A body that fits is kept whole: it can be replayed on a retry,
+//! and a malformed one (bad chunking, a client that hangs up) is refused with
+//! a 400 without ever reaching an instance. A larger body streams on, its
+//! buffered head first. A route's size limit is enforced on both.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{header, HeaderMap};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::error::ProxyError;
+
+/// Error type of a streamed body.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A streamed body went over the route's limit.
+#[derive(Debug, thiserror::Error)]
+#[error("request body over the route's limit")]
+pub struct TooLarge;
+
+/// A request body on its way upstream.
+#[derive(Debug)]
+pub enum Outbound {
+    /// Read whole: replayable.
+    Full(Option<Bytes>),
+    /// Too big to keep: the buffered head, then the rest as it arrives.
+    Stream(Streaming),
+}
+
+/// The streamed case.
+#[derive(Debug)]
+pub struct Streaming {
+    head: Option<Bytes>,
+    body: Incoming,
+    /// Bytes still allowed by the route's limit.
+    allowance: u64,
+    /// Set when the limit was hit, so the error can become a 413.
+    over: Arc<AtomicBool>,
+}
+
+impl Outbound {
+    /// Reads up to `buffer` bytes of `body` (within `timeout`), enforcing `limit`.
+    pub async fn read(
+        headers: &HeaderMap,
+        mut body: Incoming,
+        buffer: usize,
+        limit: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Outbound, ProxyError> {
+        let limit = limit.unwrap_or(u64::MAX);
+        if declared_length(headers).is_some_and(|n| n > limit) {
+            return Err(ProxyError::TooLarge { limit });
+        }
+        if body.is_end_stream() {
+            return Ok(Outbound::Full(None));
+        }
+        let mut head = BytesMut::new();
+        let read = async {
+            while head.len() <= buffer {
+                match body.frame().await {
+                    None => return Ok(true),
+                    Some(Ok(frame)) => {
+                        if let Some(data) = frame.data_ref() {
+                            head.extend_from_slice(data);
+                        }
+                    }
+                    Some(Err(e)) => return Err(ProxyError::BadBody(e.to_string())),
+                }
+                if head.len() as u64 > limit {
+                    return Err(ProxyError::TooLarge { limit });
+                }
+            }
+            Ok(false)
+        };
+        let complete = tokio::time::timeout(timeout, read).await.map_err(|_| ProxyError::BodyTimeout)??;
+        let head = (!head.is_empty()).then(|| head.freeze());
+        if complete {
+            return Ok(Outbound::Full(head));
+        }
+        let allowance = limit - head.as_ref().map_or(0, |h| h.len() as u64);
+        Ok(Outbound::Stream(Streaming { head, body, allowance, over: Arc::default() }))
+    }
+
+    /// A copy for another attempt, if the body was read whole.
+    pub fn replay(&self) -> Option<Outbound> {
+        match self {
+            Outbound::Full(bytes) => Some(Outbound::Full(bytes.clone())),
+            Outbound::Stream(_) => None,
+        }
+    }
+
+    /// A flag that turns true if the streamed body goes over its limit.
+    pub fn overflow_flag(&self) -> Option<Arc<AtomicBool>> {
+        match self {
+            Outbound::Stream(s) => Some(Arc::clone(&s.over)),
+            Outbound::Full(_) => None,
+        }
+    }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+impl Body for Outbound {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Outbound::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Outbound::Stream(s) => s.poll_next(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, Outbound::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Outbound::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            Outbound::Full(None) => SizeHint::with_exact(0),
+            Outbound::Stream(s) => {
+                let rest = s.body.size_hint();
+                let head = s.head.as_ref().map_or(0, |h| h.len() as u64);
+                let mut hint = SizeHint::new();
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper + head);
+                }
+                hint.set_lower(rest.lower() + head);
+                hint
+            }
+        }
+    }
+}
+
+impl Streaming {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(head) = self.head.take() {
+            return Poll::Ready(Some(Ok(Frame::data(head))));
+        }
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                if len > self.allowance {
+                    self.over.store(true, Ordering::Relaxed);
+                    return Poll::Ready(Some(Err(Box::new(TooLarge))));
+                }
+                self.allowance -= len;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
