@@ -121,7 +121,7 @@ fn sample(snapshot: &Snapshot, rates: &mut HashMap<String, Rate>) -> TrafficView
                 .map(|e| {
                     traffic(
                         &e.id,
-                        "serving",
+                        if e.state.is_ejected(now) { "ejected" } else { "serving" },
                         measure(&e.id, e.state.requests(), e.state.failures()),
                         e.state.in_flight(),
                     )
