@@ -95,6 +95,9 @@ pub struct ConsulSettings {
     pub backoff_max: Duration,
     /// Bursts of updates closer than this are folded into one snapshot.
     pub coalesce: Duration,
+    /// After Consul's state is reset, routes and instances it no longer
+    /// reports are kept this long while it refills (zero: never).
+    pub reset_grace: Duration,
 }
 
 /// How the proxy treats clients and upstreams.
@@ -155,6 +158,7 @@ impl Default for ConsulSettings {
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
             coalesce: Duration::from_millis(5),
+            reset_grace: Duration::from_secs(15),
         }
     }
 }

@@ -33,6 +33,9 @@ pub enum Update {
     Instances { service: String, instances: Vec<Instance> },
     /// A service is no longer routed; forget its instances.
     Removed(String),
+    /// Consul's state was reset (its index went backwards): what follows may
+    /// describe a catalog that is still filling up.
+    Reset,
 }
 
 struct CatalogSource(Client);
@@ -90,6 +93,9 @@ impl Discovery {
             let mut wanted: BTreeSet<String> =
                 services.iter().filter(|(_, tags)| has_route(tags)).map(|(n, _)| n.clone()).collect();
             wanted.extend(pinned.iter().cloned());
+            if catalog.take_reset() && self.updates.send(Update::Reset).await.is_err() {
+                break;
+            }
             if self.updates.send(Update::Catalog(services)).await.is_err() {
                 break;
             }

@@ -58,7 +58,13 @@ pub async fn run(config: Config, listeners: Listeners, stop: CancellationToken) 
     let statuses = Statuses::default();
     let (tx, rx) = mpsc::channel(1024);
     let metrics = Arc::new(Metrics::default());
-    let builder = Builder::new(config.routes.clone(), shared.clone(), config.consul.coalesce, metrics.clone());
+    let builder = Builder::holding(
+        config.routes.clone(),
+        shared.clone(),
+        config.consul.coalesce,
+        metrics.clone(),
+        config.consul.reset_grace,
+    );
     let builder = tokio::spawn(builder.run(rx));
     let pinned: BTreeSet<String> = config.routes.iter().map(|r| r.service.clone()).collect();
     let discovery = Discovery { client, settings: config.consul.clone(), updates: tx, statuses: statuses.clone() };

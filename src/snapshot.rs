@@ -7,6 +7,7 @@
 
 pub mod build;
 pub mod builder;
+pub mod view;
 
 use std::sync::Arc;
 

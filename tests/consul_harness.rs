@@ -37,10 +37,31 @@ async fn a_restarted_dev_agent_comes_back_empty_with_a_small_index() {
     }
     let (before, _) = agent.get_with_index("/v1/catalog/services").await.expect("catalog");
     agent.restart().await;
-    let (after, services) = agent.get_with_index("/v1/catalog/services").await.expect("catalog");
+    let (after, _) = agent.get_with_index("/v1/catalog/services").await.expect("catalog");
     println!("catalog index before restart {before}, after {after}");
     assert!(after < before, "index went from {before} to {after}");
+    // Give anti-entropy time to re-register anything it kept: nothing comes back.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let services = agent.get("/v1/catalog/services").await.expect("catalog");
     assert!(services.get("churn").is_none(), "state is gone: {services}");
+}
+
+#[tokio::test]
+async fn a_restart_keeping_data_brings_registrations_back() {
+    let mut agent = ConsulAgent::start().await;
+    agent.register(&portico_testkit::consul::ttl_service("kept", "kept-1", 9000, &[])).await;
+    let (before, _) = agent.get_with_index("/v1/catalog/services").await.expect("catalog");
+    agent.restart_keeping_registrations().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (index, services) = agent.get_with_index("/v1/catalog/services").await.expect("catalog");
+        if services.get("kept").is_some() {
+            println!("catalog index before restart {before}, with the registration back {index}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the agent re-registers what it kept: {services}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]

@@ -36,6 +36,7 @@ pub struct ConsulSection {
     pub backoff_base: Option<String>,
     pub backoff_max: Option<String>,
     pub coalesce: Option<String>,
+    pub reset_grace: Option<String>,
 }
 
 /// `[proxy]`: timeouts for clients and upstreams.
@@ -145,6 +146,7 @@ impl ConsulSection {
             backoff_base: duration_or("consul.backoff_base", &self.backoff_base, d.backoff_base)?,
             backoff_max: duration_or("consul.backoff_max", &self.backoff_max, d.backoff_max)?,
             coalesce: duration_or("consul.coalesce", &self.coalesce, d.coalesce)?,
+            reset_grace: duration_or("consul.reset_grace", &self.reset_grace, d.reset_grace)?,
         })
     }
 }

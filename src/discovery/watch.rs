@@ -30,6 +30,10 @@ pub struct Watch<S: Source> {
     backoff: Backoff,
     status: Arc<WatchStatus>,
     name: String,
+    /// The highest index seen, kept across errors, to notice a reset.
+    high_water: u64,
+    /// Set when a reply's index fell below `high_water`.
+    reset: bool,
 }
 
 impl<S: Source> Watch<S> {
@@ -43,6 +47,8 @@ impl<S: Source> Watch<S> {
             backoff: Backoff::new(settings.backoff_base, settings.backoff_max),
             status,
             name: name.to_string(),
+            high_water: 0,
+            reset: false,
         }
     }
 
@@ -66,10 +72,19 @@ impl<S: Source> Watch<S> {
         }
     }
 
+    /// True (once) when Consul's state was reset since the last call.
+    pub fn take_reset(&mut self) -> bool {
+        std::mem::take(&mut self.reset)
+    }
+
     fn accept(&mut self, reply: Reply<S::Item>) -> Option<S::Item> {
         if index::went_backwards(self.index, reply.index) {
             tracing::info!(watch = %self.name, sent = self.index, got = reply.index, "consul index went backwards; re-reading");
         }
+        if index::went_backwards(self.high_water, reply.index) {
+            self.reset = true;
+        }
+        self.high_water = if self.reset { reply.index } else { self.high_water.max(reply.index) };
         self.index = index::next_index(self.index, reply.index);
         self.backoff.reset();
         self.status.ok(reply.index);

@@ -15,42 +15,10 @@ use http::uri::Authority;
 use super::{Endpoint, Origin, Rejection, Route, Snapshot, Upstream};
 use crate::balance::{Balancer, Policy, StateRegistry};
 use crate::config::StaticRoute;
-use crate::consul::{Instance, Services};
-use crate::discovery::Update;
+use crate::consul::Instance;
 use crate::metrics::Metrics;
-use crate::routing::tags::{parse_tags, RouteOptions, TAG_PREFIX};
-
-/// What discovery has reported so far.
-#[derive(Debug, Default, Clone)]
-pub struct View {
-    /// The catalog, once read.
-    pub catalog: Option<Services>,
-    /// Passing instances per watched service.
-    pub instances: HashMap<String, Vec<Instance>>,
-}
-
-impl View {
-    /// Applies one update; false when it changes nothing routing depends on
-    /// (say, a service without `portico.*` tags came or went).
-    pub fn apply(&mut self, update: Update) -> bool {
-        match update {
-            Update::Catalog(services) => {
-                let relevant: Services = services.into_iter().filter(|(_, tags)| declares_anything(tags)).collect();
-                let changed = self.catalog.as_ref() != Some(&relevant);
-                self.catalog = Some(relevant);
-                changed
-            }
-            Update::Instances { service, instances } => {
-                self.instances.insert(service, instances.clone()).as_ref() != Some(&instances)
-            }
-            Update::Removed(service) => self.instances.remove(&service).is_some(),
-        }
-    }
-}
-
-fn declares_anything(tags: &[String]) -> bool {
-    tags.iter().any(|t| t.starts_with(TAG_PREFIX))
-}
+use crate::routing::tags::{parse_tags, RouteOptions};
+pub use super::view::View;
 
 struct Claim<'a> {
     prefix: &'a str,

@@ -32,8 +32,19 @@ pub struct Builder {
 impl Builder {
     /// Publishes generation 1 (static routes, no instances yet) right away.
     pub fn new(statics: Vec<StaticRoute>, shared: Shared, coalesce: Duration, metrics: Arc<Metrics>) -> Builder {
+        Builder::holding(statics, shared, coalesce, metrics, Duration::ZERO)
+    }
+
+    /// Like [`Builder::new`], riding out Consul resets for `reset_grace`.
+    pub fn holding(
+        statics: Vec<StaticRoute>,
+        shared: Shared,
+        coalesce: Duration,
+        metrics: Arc<Metrics>,
+        reset_grace: Duration,
+    ) -> Builder {
         let mut builder = Builder {
-            view: View::default(),
+            view: View::new(reset_grace),
             statics,
             registry: StateRegistry::default(),
             generation: 0,
@@ -48,7 +59,20 @@ impl Builder {
     /// Applies updates until the channel closes.
     pub async fn run(mut self, mut updates: mpsc::Receiver<Update>) {
         let mut last_build: Option<Instant> = None;
-        while let Some(update) = updates.recv().await {
+        loop {
+            let update = match self.view.held_until() {
+                Some(until) => tokio::select! {
+                    update = updates.recv() => update,
+                    _ = tokio::time::sleep_until(until) => {
+                        if self.view.release_expired() {
+                            self.publish();
+                        }
+                        continue;
+                    }
+                },
+                None => updates.recv().await,
+            };
+            let Some(update) = update else { return };
             let received = Instant::now();
             let mut changed = self.view.apply(update);
             if let Some(last) = last_build {

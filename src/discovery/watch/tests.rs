@@ -110,3 +110,15 @@ async fn a_consul_that_answers_at_once_is_not_hammered() {
     // 3 at once, then 5 per second for 10 s.
     assert!((52..=54).contains(&requests), "{requests} requests in 10 s");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reset_is_noticed_even_across_an_outage() {
+    let (mut w, _) = watch(vec![ok(900, "a"), down(), down(), ok(5, "b"), ok(7, "c")]);
+    assert_eq!(w.next_change().await, "a");
+    assert!(!w.take_reset());
+    assert_eq!(w.next_change().await, "b");
+    assert!(w.take_reset(), "index 5 after 900: Consul's state was reset");
+    assert!(!w.take_reset(), "reported once");
+    assert_eq!(w.next_change().await, "c");
+    assert!(!w.take_reset(), "7 after 5 is normal growth");
+}

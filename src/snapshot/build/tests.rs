@@ -1,4 +1,5 @@
 use super::*;
+use crate::discovery::Update;
 use crate::consul::Instance;
 use crate::metrics::Metrics;
 
@@ -7,15 +8,12 @@ fn instance(id: &str, port: u16, weight: u32) -> Instance {
 }
 
 fn view(catalog: &[(&str, &[&str])], instances: &[(&str, Vec<Instance>)]) -> View {
-    View {
-        catalog: Some(
-            catalog
-                .iter()
-                .map(|(name, tags)| (name.to_string(), tags.iter().map(|t| t.to_string()).collect()))
-                .collect(),
-        ),
-        instances: instances.iter().map(|(s, i)| (s.to_string(), i.clone())).collect(),
-    }
+    let mut view = View::default();
+    view.catalog = Some(
+        catalog.iter().map(|(name, tags)| (name.to_string(), tags.iter().map(|t| t.to_string()).collect())).collect(),
+    );
+    view.instances = instances.iter().map(|(s, i)| (s.to_string(), i.clone())).collect();
+    view
 }
 
 fn served_by(snapshot: &Snapshot, path: &str) -> Option<String> {

@@ -155,8 +155,20 @@ impl ConsulAgent {
         self.kill();
     }
 
-    /// Starts the agent again on the same ports; a dev agent comes back empty.
+    /// Starts the agent again on the same ports, empty: its raft state is in
+    /// memory anyway, and its data directory (where an agent keeps the
+    /// services registered with it) is wiped, so nothing comes back.
     pub async fn restart(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(self.dir.path().join("data"));
+        self.launch().await;
+    }
+
+    /// Starts the agent again on the same ports keeping its data directory,
+    /// like a real agent restart: the catalog starts empty (small indexes),
+    /// then the agent re-registers the services it had, whose checks start
+    /// over.
+    pub async fn restart_keeping_registrations(&mut self) {
         self.kill();
         self.launch().await;
     }

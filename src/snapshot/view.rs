@@ -1,0 +1,121 @@
+//! What discovery has reported so far, and how a Consul reset is ridden out.
+//!
+//! When Consul's state is reset (an agent restarted empty, a snapshot
+//! restored: its index goes backwards), its first answers describe a world
+//! that is still filling up: services re-register, checks start critical.
+//! Taking that at its word would empty routes that are serving fine. For a
+//! grace period after a reset, the view therefore keeps what it knew before:
+//! a service missing from the new catalog keeps its routes, and a service
+//! whose new passing set is empty keeps its previous instances. Anything
+//! Consul does report wins at once (a new instance takes traffic), and when
+//! the grace period ends the view is exactly what Consul says.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::consul::{Instance, Services};
+use crate::discovery::Update;
+use crate::routing::tags::TAG_PREFIX;
+
+/// The discovered state routing is built from.
+#[derive(Debug, Default, Clone)]
+pub struct View {
+    /// The catalog, once read (only services with `portico.*` tags).
+    pub catalog: Option<Services>,
+    /// Passing instances per watched service.
+    pub instances: HashMap<String, Vec<Instance>>,
+    /// How long to hold the previous state after a reset (zero: never).
+    grace: Duration,
+    /// The state from before the last reset, while its grace period lasts.
+    held: Option<Held>,
+}
+
+#[derive(Debug, Clone)]
+struct Held {
+    until: Instant,
+    catalog: Services,
+    instances: HashMap<String, Vec<Instance>>,
+}
+
+impl View {
+    /// An empty view that holds its state for `grace` after a Consul reset.
+    pub fn new(grace: Duration) -> View {
+        View { grace, ..View::default() }
+    }
+
+    /// Applies one update; false when it changes nothing routing depends on
+    /// (say, a service without `portico.*` tags came or went).
+    pub fn apply(&mut self, update: Update) -> bool {
+        match update {
+            Update::Catalog(services) => {
+                let relevant: Services = services.into_iter().filter(|(_, tags)| declares_anything(tags)).collect();
+                let changed = self.catalog.as_ref() != Some(&relevant);
+                self.catalog = Some(relevant);
+                changed
+            }
+            Update::Instances { service, instances } => {
+                self.instances.insert(service, instances.clone()).as_ref() != Some(&instances)
+            }
+            Update::Removed(service) => self.instances.remove(&service).is_some(),
+            Update::Reset => {
+                self.hold();
+                false
+            }
+        }
+    }
+
+    fn hold(&mut self) {
+        if self.grace.is_zero() || self.catalog.is_none() {
+            return;
+        }
+        let until = Instant::now() + self.grace;
+        let effective = self.effective().into_owned();
+        tracing::warn!(grace = ?self.grace, "consul state was reset; holding the previous routes while it refills");
+        self.held = Some(Held {
+            until,
+            catalog: effective.catalog.unwrap_or_default(),
+            instances: effective.instances,
+        });
+    }
+
+    /// When the current hold ends, if one is active.
+    pub fn held_until(&self) -> Option<Instant> {
+        self.held.as_ref().map(|h| h.until)
+    }
+
+    /// Ends an expired hold; true when that changes the view.
+    pub fn release_expired(&mut self) -> bool {
+        match &self.held {
+            Some(h) if h.until <= Instant::now() => {
+                self.held = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// What routing should use: Consul's word, filled in from before a reset
+    /// while the hold lasts.
+    pub fn effective(&self) -> Cow<'_, View> {
+        let Some(held) = &self.held else { return Cow::Borrowed(self) };
+        let mut catalog = held.catalog.clone();
+        catalog.extend(self.catalog.clone().unwrap_or_default());
+        let mut instances = held.instances.clone();
+        for (service, now) in &self.instances {
+            if !now.is_empty() {
+                instances.insert(service.clone(), now.clone());
+            }
+        }
+        Cow::Owned(View { catalog: Some(catalog), instances, grace: self.grace, held: None })
+    }
+}
+
+fn declares_anything(tags: &[String]) -> bool {
+    tags.iter().any(|t| t.starts_with(TAG_PREFIX))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,53 @@
+use super::*;
+
+fn catalog(services: &[&str]) -> Update {
+    Update::Catalog(services.iter().map(|s| (s.to_string(), vec![format!("portico.route=/{s}")])).collect())
+}
+
+fn instances(service: &str, ids: &[&str]) -> Update {
+    let list = ids
+        .iter()
+        .map(|id| Instance { id: id.to_string(), address: "127.0.0.1".into(), port: 1, weight: 1, meta: Default::default() })
+        .collect();
+    Update::Instances { service: service.into(), instances: list }
+}
+
+fn ids(view: &View, service: &str) -> Vec<String> {
+    view.effective().instances.get(service).map(|i| i.iter().map(|x| x.id.clone()).collect()).unwrap_or_default()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reset_holds_routes_and_instances_for_the_grace_period() {
+    let mut view = View::new(Duration::from_secs(10));
+    view.apply(catalog(&["web", "api"]));
+    view.apply(instances("web", &["web-1", "web-2"]));
+    view.apply(instances("api", &["api-1"]));
+
+    view.apply(Update::Reset);
+    view.apply(catalog(&["web"]));
+    view.apply(instances("web", &[]));
+    view.apply(Update::Removed("api".into()));
+    let effective = view.effective();
+    assert!(effective.catalog.as_ref().is_some_and(|c| c.contains_key("api")), "api keeps its route");
+    assert_eq!(ids(&view, "web"), vec!["web-1", "web-2"], "an empty passing set does not empty the route");
+    assert_eq!(ids(&view, "api"), vec!["api-1"]);
+
+    view.apply(instances("web", &["web-3"]));
+    assert_eq!(ids(&view, "web"), vec!["web-3"], "what Consul reports wins at once");
+
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(view.release_expired());
+    assert!(!view.effective().catalog.as_ref().is_some_and(|c| c.contains_key("api")), "then Consul's word is final");
+    assert!(ids(&view, "api").is_empty());
+}
+
+#[test]
+fn without_a_grace_period_a_reset_changes_nothing() {
+    let mut view = View::default();
+    view.apply(catalog(&["web"]));
+    view.apply(instances("web", &["web-1"]));
+    view.apply(Update::Reset);
+    view.apply(instances("web", &[]));
+    assert!(ids(&view, "web").is_empty());
+    assert!(view.held_until().is_none());
+}

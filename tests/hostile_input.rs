@@ -1,0 +1,197 @@
+//! Malformed and hostile requests over raw TCP: each gets the right status
+//! (or a closed connection), nothing bad reaches an instance, and a normal
+//! request succeeds right after each one.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::Portico;
+use portico_testkit::consul::ttl_service;
+use portico_testkit::{Backend, ConsulAgent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A closed connection, in the expectations below.
+const CLOSED: u16 = 0;
+
+/// Sends `request` and returns the status of the first response, or CLOSED.
+async fn status_of(addr: SocketAddr, request: &[u8]) -> u16 {
+    let Ok(mut stream) = TcpStream::connect(addr).await else { return CLOSED };
+    if stream.write_all(request).await.is_err() {
+        return CLOSED;
+    }
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !buf.windows(2).any(|w| w == b"\r\n") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            Ok(_) => return CLOSED,
+            Err(_) => panic!("no answer within 5 s to {:?}", String::from_utf8_lossy(&request[..request.len().min(80)])),
+        }
+    }
+    let line = String::from_utf8_lossy(&buf);
+    line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(CLOSED)
+}
+
+fn cases() -> Vec<(&'static str, Vec<u8>, &'static [u16])> {
+    let mut c: Vec<(&'static str, Vec<u8>, &'static [u16])> = vec![
+        ("garbage request line", b"GARBAGE\r\n\r\n".to_vec(), &[400]),
+        ("method only", b"GET\r\n\r\n".to_vec(), &[400]),
+        ("unknown HTTP version", b"GET /web HTTP/9.9\r\nHost: x\r\n\r\n".to_vec(), &[400, 505]),
+        ("invalid method token", b"G@T /web HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[400]),
+        ("NUL in method", b"G\0T /web HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[400]),
+        ("space in header name", b"GET /web HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n".to_vec(), &[400]),
+        ("header without colon", b"GET /web HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n".to_vec(), &[400]),
+        ("NUL in header name", b"GET /web HTTP/1.1\r\nHost: x\r\nX\0Y: z\r\n\r\n".to_vec(), &[400]),
+        ("NUL in header value", b"GET /web HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n".to_vec(), &[400]),
+        ("DEL in header value", b"GET /web HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n".to_vec(), &[400]),
+        ("obsolete line folding", b"GET /web HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n".to_vec(), &[400]),
+        ("non-UTF-8 byte in path", b"GET /web/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[400]),
+        ("NUL in path", b"GET /web/\0 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[400]),
+        ("space in path", b"GET /web/a b HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[400]),
+        ("invalid percent-encoding", b"GET /web/%zz HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[400]),
+        ("truncated percent-encoding", b"GET /web/%2 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[400]),
+        ("dot-segment traversal", b"GET /web/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[404]),
+        ("encoded traversal", b"GET /web/%2e%2e/%2E%2E/admin HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[404]),
+        ("encoded slash is not a separator", b"GET /web%2Fx HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[404]),
+        ("backslash traversal", b"GET /web\\..\\admin HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[400, 404]),
+        ("asterisk-form outside OPTIONS", b"GET * HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[400]),
+        ("OPTIONS *", b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[400]),
+        ("CONNECT tunnel", b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n".to_vec(), &[400, 405]),
+        ("absolute-form, routed by path only", b"GET http://evil.example/web HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[200]),
+        ("absolute-form, unknown path", b"GET http://evil.example/admin HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[404]),
+        ("duplicate slashes", b"GET //web//x HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[200]),
+        ("HTTP/1.0", b"GET /web HTTP/1.0\r\n\r\n".to_vec(), &[200]),
+        ("lower-case method is an extension method", b"get /web HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[200]),
+        ("two different Content-Lengths", b"POST /web HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!".to_vec(), &[400]),
+        ("non-numeric Content-Length", b"POST /web HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n".to_vec(), &[400]),
+        ("negative Content-Length", b"POST /web HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n".to_vec(), &[400]),
+        ("signed Content-Length", b"POST /web HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello".to_vec(), &[400]),
+        ("Content-Length overflow", b"POST /web HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n".to_vec(), &[400]),
+        ("non-chunked final transfer coding", b"POST /web HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(), &[400, 501]),
+        ("chunked on HTTP/1.0", b"POST /web HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(), &[400]),
+        ("bad chunk size", b"POST /web HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".to_vec(), &[400, CLOSED]),
+        ("chunk size overflow", b"POST /web HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\nx\r\n0\r\n\r\n".to_vec(), &[400, CLOSED]),
+        ("chunk longer than declared", b"POST /web HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n".to_vec(), &[400, CLOSED]),
+        ("pipelined requests", b"GET /web HTTP/1.1\r\nHost: x\r\n\r\nGET /web HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[200]),
+        ("Expect: 100-continue", b"POST /web HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi".to_vec(), &[100, 200]),
+    ];
+    let mut long_uri = b"GET /web/".to_vec();
+    long_uri.extend(std::iter::repeat_n(b'a', 70 * 1024));
+    long_uri.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.push(("70 KiB URI", long_uri, &[414, 431, 400]));
+    let mut big_headers = b"GET /web HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..80 {
+        big_headers.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "v".repeat(1024)).as_bytes());
+    }
+    big_headers.extend_from_slice(b"\r\n");
+    c.push(("80 KiB of headers", big_headers, &[431]));
+    let mut many_headers = b"GET /web HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..150 {
+        many_headers.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
+    }
+    many_headers.extend_from_slice(b"\r\n");
+    c.push(("150 headers", many_headers, &[431]));
+    c
+}
+
+#[tokio::test]
+async fn every_hostile_request_is_refused_cleanly_and_service_goes_on() {
+    let consul = ConsulAgent::start().await;
+    let backend = Backend::start("web-1").await;
+    consul.register(&ttl_service("web", "web-1", backend.port(), &["portico.route=/web"])).await;
+    let mut config = common::config(&consul.addr());
+    config.proxy.header_read_timeout = Duration::from_secs(1);
+    let portico = Portico::start(config).await;
+    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+
+    let cases = cases();
+    assert!(cases.len() >= 40, "{} cases", cases.len());
+    let mut failures = Vec::new();
+    for (name, request, expected) in &cases {
+        let before = backend.requests();
+        let got = status_of(portico.addr, request).await;
+        println!("{name:45} -> {}", if got == CLOSED { "closed".to_string() } else { got.to_string() });
+        if !expected.contains(&got) {
+            failures.push(format!("{name}: got {got}, expected one of {expected:?}"));
+        }
+        let forwarded = backend.requests() - before;
+        if got >= 400 || got == CLOSED {
+            if forwarded != 0 {
+                failures.push(format!("{name}: refused with {got} but {forwarded} request(s) reached the instance"));
+            }
+        }
+        match portico.who("/web").await {
+            Ok(id) if id == "web-1" => {}
+            other => failures.push(format!("{name}: the next normal request failed: {other:?}")),
+        }
+    }
+    println!("{} hostile requests sent", cases.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn slowloris_is_cut_off_and_a_thousand_idle_connections_do_not_starve_others() {
+    let consul = ConsulAgent::start().await;
+    let backend = Backend::start("web-1").await;
+    consul.register(&ttl_service("web", "web-1", backend.port(), &["portico.route=/web"])).await;
+    let mut config = common::config(&consul.addr());
+    config.proxy.header_read_timeout = Duration::from_secs(1);
+    let portico = Portico::start(config).await;
+    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+
+    let mut slow = TcpStream::connect(portico.addr).await.expect("connect");
+    slow.write_all(b"GET /web HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.expect("write");
+    let started = Instant::now();
+    let mut buf = [0u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf)).await.expect("cut off in time");
+    let answer = String::from_utf8_lossy(&buf[..read.unwrap_or(0)]).to_string();
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    println!("slowloris connection closed after {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    let mut idle = Vec::new();
+    for _ in 0..1000 {
+        idle.push(TcpStream::connect(portico.addr).await.expect("connect"));
+    }
+    for _ in 0..20 {
+        assert_eq!(portico.who("/web").await.as_deref(), Ok("web-1"), "served while 1000 connections idle");
+    }
+    drop(idle);
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_refused_without_disturbing_others() {
+    let consul = ConsulAgent::start().await;
+    let backend = Backend::start("web-1").await;
+    consul.register(&ttl_service("web", "web-1", backend.port(), &["portico.route=/web"])).await;
+    let mut config = common::config(&consul.addr());
+    config.proxy.max_connections = 10;
+    let portico = Portico::start(config).await;
+    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        let mut s = TcpStream::connect(portico.addr).await.expect("connect");
+        s.write_all(b"GET /web HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf).await.expect("answered");
+        assert!(buf.starts_with(b"HTTP/1.1 200"));
+        held.push(s);
+    }
+    assert_eq!(status_of(portico.addr, b"GET /web HTTP/1.1\r\nHost: x\r\n\r\n").await, 503, "the eleventh is refused");
+    let first = held.first_mut().expect("held");
+    first.write_all(b"GET /web HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+    let mut buf = [0u8; 12];
+    first.read_exact(&mut buf).await.expect("still served");
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while status_of(portico.addr, b"GET /web HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await != 200 {
+        assert!(Instant::now() < deadline, "slots come back when connections close");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
