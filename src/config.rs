@@ -129,6 +129,8 @@ pub struct ProxySettings {
     pub max_body: Option<u64>,
     /// Passive outlier detection.
     pub ejection: Ejection,
+    /// New instances ramp up to their full share over this long (zero: off).
+    pub slow_start: Duration,
     /// Client connections served at once; more are refused with 503.
     pub max_connections: usize,
     /// Largest request head (request line and headers) accepted; 431 over it.
@@ -179,6 +181,7 @@ impl Default for ProxySettings {
             body_buffer: 64 * 1024,
             max_body: None,
             ejection: Ejection::default(),
+            slow_start: Duration::ZERO,
             max_connections: 10_000,
             max_header_bytes: 64 * 1024,
         }

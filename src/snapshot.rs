@@ -116,16 +116,19 @@ impl Snapshot {
 impl Upstream {
     /// The instance to send the next request to, with its index.
     pub fn pick(&self) -> Option<(usize, &Endpoint)> {
-        self.pick_avoiding(&[])
+        self.pick_avoiding(&[], Duration::ZERO)
     }
 
     /// The next instance that is not ejected and not in `tried`; if every
     /// untried one is ejected, an ejected one (better than failing outright).
-    pub fn pick_avoiding(&self, tried: &[usize]) -> Option<(usize, &Endpoint)> {
+    /// With a `slow_start` ramp, an instance younger than the ramp is passed
+    /// over with a probability that falls as it ages.
+    pub fn pick_avoiding(&self, tried: &[usize], slow_start: Duration) -> Option<(usize, &Endpoint)> {
         let endpoints = &self.endpoints;
         let load = |i: usize| endpoints[i].state.in_flight();
         let now = clock_ms();
-        let healthy = |i: usize| !tried.contains(&i) && !endpoints[i].state.is_ejected(now);
+        let warm = |i: usize| slow_start.is_zero() || fastrand::f64() < endpoints[i].state.warmth(now, slow_start);
+        let healthy = |i: usize| !tried.contains(&i) && !endpoints[i].state.is_ejected(now) && warm(i);
         let index = match self.balancer.pick_where(endpoints.len(), load, healthy) {
             Some(i) => i,
             None => self.balancer.pick_where(endpoints.len(), load, |i| !tried.contains(&i))?,

@@ -11,8 +11,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Live counters of one instance.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InstanceState {
+    /// When Portico first saw the instance, on [`clock_ms`] (for slow start).
+    born: u64,
     /// Requests sent and not yet finished (response body not yet ended).
     in_flight: AtomicUsize,
     /// Requests ever sent to this instance.
@@ -53,7 +55,32 @@ impl Default for Ejection {
     }
 }
 
+impl Default for InstanceState {
+    fn default() -> Self {
+        InstanceState {
+            born: clock_ms(),
+            in_flight: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            consecutive: AtomicU32::new(0),
+            ejections: AtomicU32::new(0),
+            ejected_until: AtomicU64::new(0),
+        }
+    }
+}
+
 impl InstanceState {
+    /// Slow start: the share of its normal traffic a new instance should get
+    /// now, ramping linearly from 10% to 100% over `ramp` (1.0 when off).
+    pub fn warmth(&self, now_ms: u64, ramp: Duration) -> f64 {
+        let ramp_ms = ramp.as_millis() as f64;
+        if ramp_ms == 0.0 {
+            return 1.0;
+        }
+        let age = now_ms.saturating_sub(self.born) as f64;
+        (age / ramp_ms).clamp(0.1, 1.0)
+    }
+
     /// Requests currently in flight.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)

@@ -59,6 +59,7 @@ pub struct ProxySection {
     pub ejection_time: Option<String>,
     pub max_ejection_time: Option<String>,
     pub max_ejected_share: Option<f64>,
+    pub slow_start: Option<String>,
     pub max_connections: Option<usize>,
     pub max_header_bytes: Option<usize>,
 }
@@ -177,6 +178,7 @@ impl ProxySection {
                 max: duration_or("proxy.max_ejection_time", &self.max_ejection_time, d.ejection.max)?,
                 max_share: share("proxy.max_ejected_share", self.max_ejected_share, d.ejection.max_share)?,
             },
+            slow_start: duration_or("proxy.slow_start", &self.slow_start, d.slow_start)?,
             max_connections: self.max_connections.unwrap_or(d.max_connections).max(1),
             max_header_bytes: self.max_header_bytes.unwrap_or(d.max_header_bytes).max(8192),
         })

@@ -82,7 +82,7 @@ impl Upstreams {
         let mut tried: Vec<usize> = Vec::new();
         let mut last_error = None;
         loop {
-            let Some((index, endpoint)) = route.upstream.pick_avoiding(&tried) else {
+            let Some((index, endpoint)) = route.upstream.pick_avoiding(&tried, settings.slow_start) else {
                 return Err(last_error.unwrap_or_else(|| ProxyError::NoInstance { service: route.service.clone() }));
             };
             exchange.endpoint = Some(index);

@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use http::uri::Authority;
 
+pub use super::view::View;
 use super::{Endpoint, Origin, Rejection, Route, Snapshot, Upstream};
 use crate::balance::{Balancer, Policy, StateRegistry};
 use crate::config::StaticRoute;
 use crate::consul::Instance;
 use crate::metrics::Metrics;
 use crate::routing::tags::{parse_tags, RouteOptions};
-pub use super::view::View;
 
 struct Claim<'a> {
     prefix: &'a str,

@@ -74,11 +74,8 @@ impl View {
         let until = Instant::now() + self.grace;
         let effective = self.effective().into_owned();
         tracing::warn!(grace = ?self.grace, "consul state was reset; holding the previous routes while it refills");
-        self.held = Some(Held {
-            until,
-            catalog: effective.catalog.unwrap_or_default(),
-            instances: effective.instances,
-        });
+        self.held =
+            Some(Held { until, catalog: effective.catalog.unwrap_or_default(), instances: effective.instances });
     }
 
     /// When the current hold ends, if one is active.

@@ -57,3 +57,15 @@ async fn ejections_grow_and_expire() {
     assert!(!s.record_failure(3), "a success ends the streak");
     assert_eq!(s.eject(clock_ms(), &policy), Duration::from_secs(1), "and the growth");
 }
+
+#[tokio::test(start_paused = true)]
+async fn slow_start_ramps_from_a_tenth_to_full() {
+    let s = InstanceState::default();
+    let ramp = Duration::from_secs(10);
+    assert_eq!(s.warmth(clock_ms(), Duration::ZERO), 1.0, "off by default");
+    assert_eq!(s.warmth(clock_ms(), ramp), 0.1);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!((s.warmth(clock_ms(), ramp) - 0.5).abs() < 0.01);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(s.warmth(clock_ms(), ramp), 1.0);
+}

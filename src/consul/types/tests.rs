@@ -48,3 +48,54 @@ fn ipv6_addresses_are_bracketed() {
     let i = Instance { id: "a".into(), address: "::1".into(), port: 80, weight: 1, meta: Default::default() };
     assert_eq!(i.authority(), "[::1]:80");
 }
+
+mod fuzz {
+    //! Property tests standing in for cargo-fuzz: whatever Consul (or a proxy
+    //! in front of it) sends, decoding returns a value or an error, never panics.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(|f| serde_json::json!(f)),
+            ".{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(
+                    "(ID|Address|Port|Weights|Passing|Meta|Service|Node|[a-z]{1,6})",
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decode_health(&bytes);
+            let _ = decode_services(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics(value in json_value()) {
+            let bytes = serde_json::to_vec(&value).expect("serializable");
+            let _ = decode_services(&bytes);
+            if let Ok(instances) = decode_health(&bytes) {
+                for i in instances {
+                    prop_assert!(!i.id.is_empty() && !i.address.is_empty() && i.port > 0 && i.weight > 0);
+                }
+            }
+            let wrapped = serde_json::to_vec(&serde_json::json!([{"Service": value.clone(), "Node": value}])).expect("json");
+            let _ = decode_health(&wrapped);
+        }
+    }
+}

@@ -66,3 +66,15 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5000))]
+
+    /// Stands in for a cargo-fuzz target: any string is normalized or refused, never a panic.
+    #[test]
+    fn arbitrary_input_never_panics(path in "\\PC{0,64}") {
+        if let Ok(out) = normalize(&path) {
+            prop_assert!(out.starts_with('/'));
+        }
+    }
+}

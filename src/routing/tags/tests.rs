@@ -58,3 +58,33 @@ fn route_tag_detection() {
     assert!(has_route(&tags(&["x", "portico.route=/a"])));
     assert!(!has_route(&tags(&["portico.lb=rr"])));
 }
+
+mod fuzz {
+    //! Property tests standing in for cargo-fuzz (which needs a nightly
+    //! toolchain): arbitrary tags never panic, and what is accepted is sound.
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_tags_never_panic(tags in proptest::collection::vec("(portico\\.)?[a-z-]{0,12}(=.{0,20})?", 0..8)) {
+            let d = parse_tags(&tags);
+            for prefix in &d.prefixes {
+                prop_assert!(prefix.starts_with('/'));
+                let normal = crate::routing::path::normalize(prefix).expect("valid").into_owned();
+                prop_assert_eq!(&normal, prefix);
+            }
+            let ours = tags.iter().filter(|t| t.starts_with(TAG_PREFIX)).collect::<std::collections::BTreeSet<_>>().len();
+            prop_assert!(d.rejected.len() <= ours);
+        }
+
+        #[test]
+        fn any_route_tag_is_accepted_or_rejected_never_lost(value in ".{0,30}") {
+            let tag = format!("portico.route={value}");
+            let d = parse_tags(std::slice::from_ref(&tag));
+            prop_assert_eq!(d.prefixes.len() + d.rejected.len(), 1);
+        }
+    }
+}

@@ -1,6 +1,6 @@
 use super::*;
-use crate::discovery::Update;
 use crate::consul::Instance;
+use crate::discovery::Update;
 use crate::metrics::Metrics;
 
 fn instance(id: &str, port: u16, weight: u32) -> Instance {
@@ -146,8 +146,46 @@ async fn failing_instances_are_ejected_but_never_more_than_the_allowed_share() {
         let (i, _) = upstream.pick().expect("an instance");
         assert!(i >= 2, "ejected instances get no traffic");
     }
-    let (i, _) = upstream.pick_avoiding(&[2, 3]).expect("fallback");
+    let (i, _) = upstream.pick_avoiding(&[2, 3], std::time::Duration::ZERO).expect("fallback");
     assert!(i < 2, "with every healthy one tried, an ejected one beats failing");
     tokio::time::sleep(policy.base + std::time::Duration::from_millis(1)).await;
     assert!(!upstream.is_ejected(0), "the ejection expires");
+}
+
+#[test]
+fn server_errors_count_toward_ejection_and_successes_reset_the_streak() {
+    use crate::balance::Ejection;
+    let v = view(&[("web", &["portico.route=/web"])], &[("web", vec![instance("a", 1, 1), instance("b", 2, 1)])]);
+    let (s, _) = build(&v, &[], &StateRegistry::default(), 1, &Metrics::default());
+    let upstream = &s.route("/web").expect("route").upstream;
+    let policy = Ejection { after_failures: 3, ..Ejection::default() };
+    upstream.record_outcome(0, true, &policy);
+    upstream.record_outcome(0, true, &policy);
+    upstream.record_outcome(0, false, &policy);
+    upstream.record_outcome(0, true, &policy);
+    assert!(!upstream.is_ejected(0), "the success broke the streak");
+    upstream.record_outcome(0, true, &policy);
+    upstream.record_outcome(0, true, &policy);
+    assert!(upstream.is_ejected(0), "three 5xx in a row");
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_start_gives_a_new_instance_a_growing_share() {
+    use std::time::Duration;
+    let ramp = Duration::from_secs(10);
+    let v1 = view(&[("web", &["portico.route=/web"])], &[("web", vec![instance("old", 1, 1)])]);
+    let (_, r1) = build(&v1, &[], &StateRegistry::default(), 1, &Metrics::default());
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let v2 = view(&[("web", &["portico.route=/web"])], &[("web", vec![instance("old", 1, 1), instance("new", 2, 1)])]);
+    let (s, _) = build(&v2, &[], &r1, 2, &Metrics::default());
+    let upstream = &s.route("/web").expect("route").upstream;
+    let share_of_new = |n: usize| {
+        (0..n).filter(|_| upstream.pick_avoiding(&[], ramp).is_some_and(|(_, e)| &*e.id == "new")).count() as f64
+            / n as f64
+    };
+    let cold = share_of_new(4000);
+    assert!(cold < 0.15, "a cold instance gets a small share: {cold}");
+    tokio::time::sleep(ramp).await;
+    let warm = share_of_new(4000);
+    assert!((warm - 0.5).abs() < 0.05, "after the ramp, its full share: {warm}");
 }

@@ -7,7 +7,13 @@ fn catalog(services: &[&str]) -> Update {
 fn instances(service: &str, ids: &[&str]) -> Update {
     let list = ids
         .iter()
-        .map(|id| Instance { id: id.to_string(), address: "127.0.0.1".into(), port: 1, weight: 1, meta: Default::default() })
+        .map(|id| Instance {
+            id: id.to_string(),
+            address: "127.0.0.1".into(),
+            port: 1,
+            weight: 1,
+            meta: Default::default(),
+        })
         .collect();
     Update::Instances { service: service.into(), instances: list }
 }
