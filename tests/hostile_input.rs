@@ -13,6 +13,18 @@ use portico_testkit::{Backend, ConsulAgent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Consul with one `web` instance at `/web`, and Portico configured by `tune`.
+async fn setup(tune: impl FnOnce(&mut portico::Config)) -> (ConsulAgent, Backend, Portico) {
+    let consul = ConsulAgent::start().await;
+    let backend = Backend::start("web-1").await;
+    consul.register(&ttl_service("web", "web-1", backend.port(), &["portico.route=/web"])).await;
+    let mut config = common::config(&consul.addr());
+    tune(&mut config);
+    let portico = Portico::start(config).await;
+    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    (consul, backend, portico)
+}
+
 /// A closed connection, in the expectations below.
 const CLOSED: u16 = 0;
 
@@ -103,13 +115,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static [u16])> {
 
 #[tokio::test]
 async fn every_hostile_request_is_refused_cleanly_and_service_goes_on() {
-    let consul = ConsulAgent::start().await;
-    let backend = Backend::start("web-1").await;
-    consul.register(&ttl_service("web", "web-1", backend.port(), &["portico.route=/web"])).await;
-    let mut config = common::config(&consul.addr());
-    config.proxy.header_read_timeout = Duration::from_secs(1);
-    let portico = Portico::start(config).await;
-    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    let (_consul, backend, portico) = setup(|c| c.proxy.header_read_timeout = Duration::from_secs(1)).await;
 
     let cases = cases();
     assert!(cases.len() >= 40, "{} cases", cases.len());
@@ -136,13 +142,7 @@ async fn every_hostile_request_is_refused_cleanly_and_service_goes_on() {
 
 #[tokio::test]
 async fn slowloris_is_cut_off_and_a_thousand_idle_connections_do_not_starve_others() {
-    let consul = ConsulAgent::start().await;
-    let backend = Backend::start("web-1").await;
-    consul.register(&ttl_service("web", "web-1", backend.port(), &["portico.route=/web"])).await;
-    let mut config = common::config(&consul.addr());
-    config.proxy.header_read_timeout = Duration::from_secs(1);
-    let portico = Portico::start(config).await;
-    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    let (_consul, _backend, portico) = setup(|c| c.proxy.header_read_timeout = Duration::from_secs(1)).await;
 
     let mut slow = TcpStream::connect(portico.addr).await.expect("connect");
     slow.write_all(b"GET /web HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.expect("write");
@@ -166,13 +166,7 @@ async fn slowloris_is_cut_off_and_a_thousand_idle_connections_do_not_starve_othe
 
 #[tokio::test]
 async fn connections_over_the_limit_are_refused_without_disturbing_others() {
-    let consul = ConsulAgent::start().await;
-    let backend = Backend::start("web-1").await;
-    consul.register(&ttl_service("web", "web-1", backend.port(), &["portico.route=/web"])).await;
-    let mut config = common::config(&consul.addr());
-    config.proxy.max_connections = 10;
-    let portico = Portico::start(config).await;
-    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    let (_consul, _backend, portico) = setup(|c| c.proxy.max_connections = 10).await;
 
     let mut held = Vec::new();
     for _ in 0..10 {
