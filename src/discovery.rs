@@ -24,6 +24,9 @@ use crate::routing::tags::has_route;
 pub use status::Statuses;
 use watch::{Source, Watch};
 
+/// Routed services past which Consul's default per-client connection limit (200) is near.
+const CONNECTIONS_WARNING: usize = 180;
+
 /// A change in what Consul says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Update {
@@ -112,6 +115,13 @@ impl Discovery {
 
     /// Starts a health watch for every wanted service that has none.
     fn reconcile(&self, health: &mut HashMap<String, Task>, wanted: &BTreeSet<String>) {
+        if wanted.len() > CONNECTIONS_WARNING && health.len() <= CONNECTIONS_WARNING {
+            tracing::warn!(
+                services = wanted.len(),
+                "each routed service holds one long-poll connection to Consul; the agent allows 200 per client \
+                 address by default: raise limits.http_max_conns_per_client on the agent"
+            );
+        }
         for service in wanted {
             if !health.contains_key(service) {
                 let task = tokio::spawn(self.clone().watch_health(service.clone()));

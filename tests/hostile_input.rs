@@ -189,3 +189,25 @@ async fn connections_over_the_limit_are_refused_without_disturbing_others() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed_after_the_header_timeout() {
+    let (_consul, _backend, portico) = setup(|c| c.proxy.header_read_timeout = Duration::from_secs(1)).await;
+    let mut stream = TcpStream::connect(portico.addr).await.expect("connect");
+    stream.write_all(b"GET /web HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+    let mut buf = vec![0u8; 8192];
+    let n = stream.read(&mut buf).await.expect("response");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let idle_since = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "an idle keep-alive connection must not stay open forever");
+    println!("idle keep-alive connection closed after {:?}", idle_since.elapsed());
+}

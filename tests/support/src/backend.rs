@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -34,7 +34,15 @@ pub struct Backend {
     pub id: String,
     pub addr: SocketAddr,
     requests: Arc<AtomicU64>,
+    seen: Arc<Seen>,
     task: JoinHandle<()>,
+}
+
+/// When the first and the last request (health checks excluded) arrived.
+#[derive(Debug, Default)]
+pub struct Seen {
+    first: std::sync::OnceLock<Instant>,
+    last: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Backend {
@@ -43,8 +51,9 @@ impl Backend {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind backend");
         let addr = listener.local_addr().expect("backend addr");
         let requests = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(accept(listener, id.to_string(), Arc::clone(&requests)));
-        Backend { id: id.to_string(), addr, requests, task }
+        let seen = Arc::new(Seen::default());
+        let task = tokio::spawn(accept(listener, id.to_string(), Arc::clone(&requests), Arc::clone(&seen)));
+        Backend { id: id.to_string(), addr, requests, seen, task }
     }
 
     /// The port it listens on.
@@ -56,6 +65,16 @@ impl Backend {
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
+
+    /// When the first request arrived.
+    pub fn first_request_at(&self) -> Option<Instant> {
+        self.seen.first.get().copied()
+    }
+
+    /// When the latest request arrived.
+    pub fn last_request_at(&self) -> Option<Instant> {
+        *self.seen.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Drop for Backend {
@@ -64,12 +83,19 @@ impl Drop for Backend {
     }
 }
 
-async fn accept(listener: TcpListener, id: String, requests: Arc<AtomicU64>) {
+async fn accept(listener: TcpListener, id: String, requests: Arc<AtomicU64>, seen: Arc<Seen>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         let id = id.clone();
-        let requests = Arc::clone(&requests);
-        let service = service_fn(move |request| answer(request, id.clone(), Arc::clone(&requests)));
+        let (requests, seen) = (Arc::clone(&requests), Arc::clone(&seen));
+        let service = service_fn(move |request| {
+            if request.uri().path() != "/health" {
+                let now = Instant::now();
+                let _ = seen.first.set(now);
+                *seen.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+            }
+            answer(request, id.clone(), Arc::clone(&requests))
+        });
         tokio::spawn(async move {
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)

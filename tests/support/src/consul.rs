@@ -62,6 +62,8 @@ impl Ports {
 pub struct ConsulAgent {
     pub ports: Ports,
     pub node: String,
+    /// Extra agent configuration (HCL), e.g. higher limits for load tests.
+    hcl: Option<String>,
     dir: tempfile::TempDir,
     child: Option<Child>,
     http: reqwest::Client,
@@ -70,9 +72,17 @@ pub struct ConsulAgent {
 impl ConsulAgent {
     /// Starts an agent and waits until it is ready.
     pub async fn start() -> ConsulAgent {
+        ConsulAgent::start_with_hcl(None).await
+    }
+
+    /// Starts an agent with extra configuration, e.g.
+    /// `limits { http_max_conns_per_client = 4096 }`.
+    pub async fn start_with_hcl(hcl: Option<&str>) -> ConsulAgent {
         let dir = tempfile::Builder::new().prefix("portico-consul-").tempdir().expect("temp dir");
         let node = format!("node-{}", dir.path().file_name().and_then(|n| n.to_str()).unwrap_or("x"));
-        let mut agent = ConsulAgent { ports: Ports::allocate(), node, dir, child: None, http: reqwest::Client::new() };
+        let hcl = hcl.map(String::from);
+        let mut agent =
+            ConsulAgent { ports: Ports::allocate(), node, hcl, dir, child: None, http: reqwest::Client::new() };
         agent.launch().await;
         agent
     }
@@ -95,8 +105,12 @@ impl ConsulAgent {
         let log = File::options().create(true).append(true).open(self.log_path()).expect("log file");
         let err = log.try_clone().expect("log file");
         let p = self.ports;
-        let child = Command::new(consul_binary())
-            .args(["agent", "-dev", "-bind=127.0.0.1", "-client=127.0.0.1", "-log-level=info"])
+        let mut command = Command::new(consul_binary());
+        command.args(["agent", "-dev", "-bind=127.0.0.1", "-client=127.0.0.1", "-log-level=info"]);
+        if let Some(hcl) = &self.hcl {
+            command.arg(format!("-hcl={hcl}"));
+        }
+        let child = command
             .arg(format!("-node={}", self.node))
             .arg(format!("-data-dir={}", self.dir.path().join("data").display()))
             .arg(format!("-http-port={}", p.http))

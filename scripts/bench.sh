@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Side-by-side proxy benchmark: Portico (routes from a real Consul agent),
+# nginx (upstream keep-alive) and HAProxy (http-reuse), each doing
+# round-robin over the same three backends, driven by the same wrk load.
+# Runs are interleaved (direct, portico, nginx, haproxy, direct, ...), three
+# repetitions at 64 and 256 connections; medians are reported.
+#
+#   scripts/bench.sh                   # BENCH_DURATION=10 BENCH_REPS=3 by default
+#
+# Writes bench-results/raw.jsonl, bench-results/results.json and prints a
+# markdown table (the one in BENCHMARKS.md). Nothing is pinned: wrk, the proxy
+# and the backends share the machine's cores, the same way for every proxy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${BENCH_DURATION:-10}
+REPS=${BENCH_REPS:-3}
+CONNECTIONS=${BENCH_CONNECTIONS:-"64 256"}
+OUT=bench-results
+WORK=$(mktemp -d)
+B1=28101 B2=28102 B3=28103
+PORTICO=28080 ADMIN=28090 NGINX=28081 HAPROXY=28082 CONSUL_PORT=28500
+
+missing=()
+for tool in nginx haproxy wrk; do command -v "$tool" > /dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+    pkgs=("${missing[@]/nginx/nginx-light}")
+    echo "bench: installing ${pkgs[*]}"
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" > /dev/null
+fi
+echo "bench: building Portico (release)"
+cargo build --release --locked -p portico
+CONSUL=$(scripts/install-consul.sh | tail -n 1)
+
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done
+    for f in "$WORK"/*.pid; do [ -s "$f" ] && kill "$(cat "$f")" 2> /dev/null || true; done
+    sleep 0.5
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+render() { # render TEMPLATE PORT > file
+    sed -e "s|__DIR__|$WORK|g" -e "s|__B1__|$B1|g" -e "s|__B2__|$B2|g" -e "s|__B3__|$B3|g" -e "s|__PORT__|$2|g" "$1"
+}
+wait_http() { # wait_http URL TEXT
+    for _ in $(seq 300); do
+        curl -fsS --max-time 1 "$1" 2> /dev/null | grep -q "$2" && return 0
+        sleep 0.1
+    done
+    echo "bench: $1 never answered" >&2
+    exit 1
+}
+
+render scripts/bench/nginx-backends.conf 0 > "$WORK/backends.conf"
+nginx -c "$WORK/backends.conf" -e "$WORK/backends.error.log"
+render scripts/bench/nginx-proxy.conf $NGINX > "$WORK/nginx-proxy.conf"
+nginx -c "$WORK/nginx-proxy.conf" -e "$WORK/nginx-proxy.error.log"
+render scripts/bench/haproxy.cfg $HAPROXY > "$WORK/haproxy.cfg"
+haproxy -D -f "$WORK/haproxy.cfg"
+
+"$CONSUL" agent -dev -log-level=error -node=bench -data-dir="$WORK/consul" -http-port=$CONSUL_PORT \
+    -dns-port=-1 -grpc-port=-1 -grpc-tls-port=-1 -serf-lan-port=28301 -serf-wan-port=28302 -server-port=28300 \
+    > "$WORK/consul.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$CONSUL_PORT/v1/status/leader" '"'
+for i in 1 2 3; do
+    port_var="B$i"
+    curl -fsS -X PUT "http://127.0.0.1:$CONSUL_PORT/v1/agent/service/register" -d "{
+      \"ID\": \"bench-$i\", \"Name\": \"bench\", \"Tags\": [\"portico.route=/\"], \"Address\": \"127.0.0.1\",
+      \"Port\": ${!port_var}, \"Check\": {\"TTL\": \"1h\", \"Status\": \"passing\"}}"
+done
+RUST_LOG=warn PORTICO_ACCESS_LOG=false target/release/portico --listen 127.0.0.1:$PORTICO \
+    --admin-listen 127.0.0.1:$ADMIN --consul "http://127.0.0.1:$CONSUL_PORT" > "$WORK/portico.log" 2>&1 &
+PORTICO_PID=$!
+pids+=("$PORTICO_PID")
+wait_http "http://127.0.0.1:$ADMIN/admin/routes" '"bench-3"'
+for port in $NGINX $HAPROXY $PORTICO $B1; do wait_http "http://127.0.0.1:$port/" ok; done
+
+# Process IDs of each target, for CPU and memory.
+target_pids() {
+    case $1 in
+        portico) echo "$PORTICO_PID" ;;
+        nginx) local m; m=$(cat "$WORK/nginx-proxy.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')" ;;
+        haproxy) cat "$WORK/haproxy.pid" ;;
+        direct) local m; m=$(cat "$WORK/backends.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')" ;;
+    esac
+}
+cpu_ticks() { # total utime+stime of the given pids
+    local total=0 pid
+    for pid in "$@"; do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2> /dev/null || echo 0)))
+    done
+    echo "$total"
+}
+peak_rss_kb() {
+    local total=0 pid
+    for pid in "$@"; do
+        total=$((total + $(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2> /dev/null || echo 0)))
+    done
+    echo "$total"
+}
+port_of() { case $1 in portico) echo $PORTICO ;; nginx) echo $NGINX ;; haproxy) echo $HAPROXY ;; direct) echo $B1 ;; esac; }
+to_ms() { # wrk latency (e.g. 812.00us, 1.20ms, 2.01s) in ms
+    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /s$/) n *= 1000; print n }'
+}
+
+mkdir -p "$OUT"
+: > "$OUT/raw.jsonl"
+ticks_per_s=$(getconf CLK_TCK)
+for rep in $(seq "$REPS"); do
+    for conns in $CONNECTIONS; do
+        for target in direct portico nginx haproxy; do
+            read -r -a tp <<< "$(target_pids $target)"
+            before=$(cpu_ticks "${tp[@]}")
+            result=$(wrk -t2 -c"$conns" -d"${DURATION}s" --latency "http://127.0.0.1:$(port_of $target)/")
+            after=$(cpu_ticks "${tp[@]}")
+            rps=$(awk '/^Requests\/sec/ {print $2}' <<< "$result")
+            total=$(awk '/requests in/ {print $1}' <<< "$result")
+            errors=$(awk '/Non-2xx|Socket errors/ {print}' <<< "$result" | tr '\n' ' ')
+            p() { to_ms "$(awk -v q="$1" '$1 == q {print $2}' <<< "$result")"; }
+            cpu_us=$(awk -v d=$((after - before)) -v t="$ticks_per_s" -v n="$total" 'BEGIN { printf "%.2f", d / t * 1e6 / n }')
+            rss_mb=$(awk -v k="$(peak_rss_kb "${tp[@]}")" 'BEGIN { printf "%.1f", k / 1024 }')
+            line="{\"rep\": $rep, \"target\": \"$target\", \"connections\": $conns, \"rps\": $rps, \"requests\": $total,"
+            line+=" \"p50_ms\": $(p 50%), \"p75_ms\": $(p 75%), \"p90_ms\": $(p 90%), \"p99_ms\": $(p 99%),"
+            line+=" \"cpu_us_per_request\": $cpu_us, \"peak_rss_mb\": $rss_mb, \"errors\": \"${errors}\"}"
+            echo "$line" >> "$OUT/raw.jsonl"
+            echo "bench: rep $rep, $conns connections, $target: $rps req/s ${errors}"
+        done
+    done
+done
+echo
+echo "Portico idle RSS before the runs is not shown here; see BENCHMARKS.md. Cores: $(nproc), not pinned."
+python3 scripts/bench/summarize.py "$OUT/raw.jsonl" "$OUT/results.json" | tee "$OUT/table.md"
