@@ -10,16 +10,20 @@
 //! - [`consul`]: a thin Consul HTTP client: blocking-query index rules, JSON types.
 //! - [`discovery`]: the catalog watch and one health watch per routed service,
 //!   each a rate-limited blocking-query loop with backoff; emits [`discovery::Update`]s.
-//! - [`snapshot`]: the snapshot type and the builder that turns the discovered view
-//!   plus static routes into a new snapshot, coalescing bursts of updates.
+//! - [`snapshot`]: the snapshot type; the view of what discovery reported (held
+//!   through Consul resets); the builder that turns view plus static routes into
+//!   a new snapshot, coalescing bursts of updates.
 //! - [`routing`]: `portico.*` tag parsing, path normalization and the
 //!   longest-prefix route table.
 //! - [`balance`]: instance selection (round-robin, smooth weighted round-robin,
-//!   power-of-two-choices) and the per-instance state that survives snapshot swaps.
+//!   power-of-two-choices) and the per-instance state that survives snapshot
+//!   swaps: in-flight counts, passive outlier ejection, slow start.
 //!
 //! Data plane (no locks, no Consul call, nothing awaited while holding the snapshot):
-//! - [`proxy`]: the accept loop, the request path (route → pick → forward), header
-//!   rules, upgrades, and the one place where errors become JSON responses.
+//! - [`proxy`]: the accept loop with its connection limits, the request path
+//!   (route → pick → forward, retried on another instance when safe), request
+//!   bodies, header rules, upgrades, the per-request record, and the one place
+//!   where errors become JSON responses.
 //! - [`admin`]: the admin listener: `/healthz`, `/metrics`, `/admin/routes`,
 //!   and the live dashboard with its event stream.
 //!
