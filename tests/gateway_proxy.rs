@@ -16,17 +16,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Consul with one `web` instance routed at `/web`, and Portico in front.
-async fn setup_with(config: impl FnOnce(&mut portico::Config)) -> (ConsulAgent, Backend, Portico) {
-    let consul = ConsulAgent::start().await;
-    let backend = Backend::start("web-1").await;
-    consul.register(&ttl_service("web", "web-1", backend.port(), &["portico.route=/web"])).await;
-    let mut cfg = common::config(&consul.addr());
-    config(&mut cfg);
-    let portico = Portico::start(cfg).await;
-    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
-    (consul, backend, portico)
-}
+use common::one_web_instance as setup_with;
 
 async fn setup() -> (ConsulAgent, Backend, Portico) {
     setup_with(|_| {}).await

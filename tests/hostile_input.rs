@@ -7,23 +7,10 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::Portico;
-use portico_testkit::consul::ttl_service;
-use portico_testkit::{Backend, ConsulAgent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Consul with one `web` instance at `/web`, and Portico configured by `tune`.
-async fn setup(tune: impl FnOnce(&mut portico::Config)) -> (ConsulAgent, Backend, Portico) {
-    let consul = ConsulAgent::start().await;
-    let backend = Backend::start("web-1").await;
-    consul.register(&ttl_service("web", "web-1", backend.port(), &["portico.route=/web"])).await;
-    let mut config = common::config(&consul.addr());
-    tune(&mut config);
-    let portico = Portico::start(config).await;
-    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
-    (consul, backend, portico)
-}
+use common::one_web_instance as setup;
 
 /// A closed connection, in the expectations below.
 const CLOSED: u16 = 0;

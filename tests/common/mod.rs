@@ -11,6 +11,22 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// Consul with one `web` instance (`web-1`) routed at `/web`, and Portico in
+/// front, configured by `tune`.
+pub async fn one_web_instance(
+    tune: impl FnOnce(&mut Config),
+) -> (portico_testkit::ConsulAgent, portico_testkit::Backend, Portico) {
+    let consul = portico_testkit::ConsulAgent::start().await;
+    let backend = portico_testkit::Backend::start("web-1").await;
+    let registration = portico_testkit::consul::ttl_service("web", "web-1", backend.port(), &["portico.route=/web"]);
+    consul.register(&registration).await;
+    let mut config = config(&consul.addr());
+    tune(&mut config);
+    let portico = Portico::start(config).await;
+    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    (consul, backend, portico)
+}
+
 /// A running gateway; stopped when dropped.
 pub struct Portico {
     pub addr: SocketAddr,
