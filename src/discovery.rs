@@ -137,6 +137,11 @@ impl Discovery {
         let mut watch = Watch::new(&name, source, &self.settings, status);
         loop {
             let instances = watch.next_change().await;
+            // Whichever watch reconnects first after a reset must say so,
+            // before its (possibly still empty) answer is applied.
+            if watch.take_reset() && self.updates.send(Update::Reset).await.is_err() {
+                return;
+            }
             let update = Update::Instances { service: service.clone(), instances };
             if self.updates.send(update).await.is_err() {
                 return;

@@ -148,3 +148,32 @@ async fn only_changed_services_are_refetched_and_requests_never_call_consul() {
     assert_eq!(new_web_requests, 1, "web's watch kept its index: only its first request had index 0");
     assert!(fake.log().iter().all(|l| l.token.as_deref() == Some("s3cret")), "the ACL token is sent");
 }
+
+#[tokio::test]
+async fn after_a_reset_an_empty_answer_from_whichever_watch_reconnects_first_is_ridden_out() {
+    let backend = Backend::start("web-1").await;
+    let fake = FakeConsul::start().await;
+    fake.set(CATALOG, Behaviour::reply(100, json!({"web": ["portico.route=/web"]})));
+    fake.set(WEB, Behaviour::reply(100, health_body(&[("web-1", backend.port())])));
+    let portico = Portico::start(fast_config(&fake)).await;
+    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+
+    // Consul goes away, then comes back reset: the health watch hears first
+    // that web has no instance, while the catalog is still unreachable.
+    fake.set(CATALOG, Behaviour::Fail(500));
+    fake.set(WEB, Behaviour::Fail(500));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    fake.set(WEB, Behaviour::reply(3, health_body(&[])));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while fake.requests_to(WEB).last().is_some_and(|l| l.index != 3) {
+        assert!(Instant::now() < deadline, "the health watch reconnected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for _ in 0..50 {
+        assert_eq!(portico.who("/web").await.as_deref(), Ok("web-1"), "held through the reset");
+    }
+    // Then the catalog comes back empty too: still held, within the grace period.
+    fake.set(CATALOG, Behaviour::reply(3, json!({})));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(portico.who("/web").await.as_deref(), Ok("web-1"));
+}

@@ -91,7 +91,8 @@ impl Builder {
 
     fn publish(&mut self) {
         self.generation += 1;
-        let (mut snapshot, registry) = build(&self.view, &self.statics, &self.registry, self.generation, &self.metrics);
+        let view = self.view.effective();
+        let (mut snapshot, registry) = build(&view, &self.statics, &self.registry, self.generation, &self.metrics);
         snapshot.draining = self.still_draining(&registry);
         self.metrics.retain(&snapshot);
         self.registry = registry;

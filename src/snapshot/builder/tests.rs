@@ -84,3 +84,26 @@ async fn unchanged_updates_build_nothing() {
     drop(tx);
     task.await.expect("clean end");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reset_is_held_for_the_grace_period_then_released_by_the_timer() {
+    let shared: Shared = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
+    let grace = Duration::from_secs(15);
+    let builder = Builder::holding(Vec::new(), shared.clone(), Duration::from_millis(1), Arc::default(), grace);
+    let (tx, rx) = mpsc::channel(16);
+    let task = tokio::spawn(builder.run(rx));
+    let count = |s: &Shared| s.load().route("/web").map_or(0, |r| r.upstream.endpoints.len());
+    tx.send(catalog()).await.expect("alive");
+    tx.send(instances(2)).await.expect("alive");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(count(&shared), 2);
+
+    tx.send(Update::Reset).await.expect("alive");
+    tx.send(Update::Instances { service: "web".into(), instances: Vec::new() }).await.expect("alive");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(count(&shared), 2, "held");
+    tokio::time::sleep(grace).await;
+    assert_eq!(count(&shared), 0, "released when the grace period ends, with no further update");
+    drop(tx);
+    task.await.expect("clean end");
+}

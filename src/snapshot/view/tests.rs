@@ -57,3 +57,18 @@ fn without_a_grace_period_a_reset_changes_nothing() {
     assert!(ids(&view, "web").is_empty());
     assert!(view.held_until().is_none());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_second_reset_during_a_hold_keeps_what_was_held() {
+    let mut view = View::new(Duration::from_secs(10));
+    view.apply(catalog(&["web"]));
+    view.apply(instances("web", &["web-1"]));
+    // The health watch reconnects first and reports the reset...
+    view.apply(Update::Reset);
+    view.apply(instances("web", &[]));
+    // ...then the catalog watch does too.
+    view.apply(Update::Reset);
+    view.apply(catalog(&[]));
+    assert_eq!(ids(&view, "web"), vec!["web-1"]);
+    assert!(view.effective().catalog.as_ref().is_some_and(|c| c.contains_key("web")));
+}
