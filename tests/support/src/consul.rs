@@ -83,6 +83,15 @@ impl ConsulAgent {
         let hcl = hcl.map(String::from);
         let mut agent =
             ConsulAgent { ports: Ports::allocate(), node, hcl, dir, child: None, http: reqwest::Client::new() };
+        // A port can still be taken by another process between our check and
+        // the agent's bind: then start over on fresh ports.
+        for _ in 0..3 {
+            match agent.try_launch().await {
+                Ok(()) => return agent,
+                Err(why) if why.contains("address already in use") => agent.ports = Ports::allocate(),
+                Err(why) => panic!("consul agent not ready: {why}"),
+            }
+        }
         agent.launch().await;
         agent
     }
@@ -101,7 +110,15 @@ impl ConsulAgent {
         self.dir.path().join("consul.log")
     }
 
+    /// Launches the agent; panics with its log when it does not become ready.
     async fn launch(&mut self) {
+        if let Err(why) = self.try_launch().await {
+            panic!("consul agent not ready: {why}");
+        }
+    }
+
+    /// Launches the agent and waits for it; the error carries the agent's log.
+    async fn try_launch(&mut self) -> Result<(), String> {
         let log = File::options().create(true).append(true).open(self.log_path()).expect("log file");
         let err = log.try_clone().expect("log file");
         let p = self.ports;
@@ -129,8 +146,10 @@ impl ConsulAgent {
         if let Err(why) = self.wait_ready(Duration::from_secs(30)).await {
             let log = self.log();
             self.kill();
-            panic!("consul agent not ready: {why}\n--- agent log ---\n{log}");
+            let _ = std::fs::remove_file(self.log_path());
+            return Err(format!("{why}\n--- agent log ---\n{log}"));
         }
+        Ok(())
     }
 
     async fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {
