@@ -130,12 +130,5 @@ pub fn read_timeout(wait: Duration) -> Duration {
 }
 
 fn transport(e: reqwest::Error) -> Error {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    Error::Transport(text)
+    Error::Transport(crate::error_chain::describe(&e))
 }

@@ -31,6 +31,8 @@
 //! - [`metrics`]: Prometheus metrics; per-route handles are made with the snapshot.
 //! - [`traffic`]: per-instance request rates and shares, sampled four times a second.
 //!
+//! Shared: [`error_chain`] turns an error and its causes into one line.
+//!
 //! [`run`] wires them together; `main.rs` only parses flags and waits for signals.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -40,6 +42,7 @@ pub mod balance;
 pub mod config;
 pub mod consul;
 pub mod discovery;
+pub mod error_chain;
 pub mod metrics;
 pub mod proxy;
 pub mod routing;

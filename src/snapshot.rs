@@ -99,6 +99,17 @@ pub struct Rejection {
     pub reason: String,
 }
 
+impl Endpoint {
+    /// `ejected` while passive outlier detection holds it out, else `serving`.
+    pub fn state_name(&self, now_ms: u64) -> &'static str {
+        if self.state.is_ejected(now_ms) {
+            "ejected"
+        } else {
+            "serving"
+        }
+    }
+}
+
 impl Snapshot {
     /// The route for a normalized path.
     pub fn route(&self, path: &str) -> Option<&Arc<Route>> {

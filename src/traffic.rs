@@ -121,7 +121,7 @@ fn sample(snapshot: &Snapshot, rates: &mut HashMap<String, Rate>) -> TrafficView
                 .map(|e| {
                     traffic(
                         &e.id,
-                        if e.state.is_ejected(now) { "ejected" } else { "serving" },
+                        e.state_name(now),
                         measure(&e.id, e.state.requests(), e.state.failures()),
                         e.state.in_flight(),
                     )

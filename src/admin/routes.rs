@@ -63,7 +63,7 @@ fn endpoint(e: &Endpoint, rates: &HashMap<&str, f64>) -> Value {
         "id": &*e.id,
         "address": e.authority.as_str(),
         "weight": e.weight,
-        "state": if e.state.is_ejected(clock_ms()) { "ejected" } else { "serving" },
+        "state": e.state_name(clock_ms()),
         "in_flight": e.state.in_flight(),
         "requests": e.state.requests(),
         "failures": e.state.failures(),

@@ -227,13 +227,7 @@ pub fn upstream_path<'a>(path: &'a str, route: &Route) -> Cow<'a, str> {
 }
 
 fn upstream_error(endpoint: &Endpoint, error: &hyper_util::client::legacy::Error) -> ProxyError {
-    let mut detail = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        source = s.source();
-    }
+    let detail = crate::error_chain::describe(error);
     tracing::warn!(instance = %endpoint.id, %detail, "upstream request failed");
     if detail.contains("timed out") {
         return ProxyError::Timeout { instance: endpoint.id.clone() };
