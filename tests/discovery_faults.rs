@@ -14,11 +14,20 @@ use serde_json::json;
 const CATALOG: &str = "/v1/catalog/services";
 const WEB: &str = "/v1/health/service/web";
 
-async fn fake_with_web(backend: &Backend) -> FakeConsul {
+/// A fake Consul whose catalog routes `/web` to `backend` as `web-1`, both
+/// endpoints at `index`.
+async fn fake_with_web(backend: &Backend, index: u64) -> FakeConsul {
     let fake = FakeConsul::start().await;
-    fake.set(CATALOG, Behaviour::reply(10, json!({"consul": [], "web": ["portico.route=/web"]})));
-    fake.set(WEB, Behaviour::reply(10, health_body(&[("web-1", backend.port())])));
+    fake.set(CATALOG, Behaviour::reply(index, json!({"consul": [], "web": ["portico.route=/web"]})));
+    fake.set(WEB, Behaviour::reply(index, health_body(&[("web-1", backend.port())])));
     fake
+}
+
+/// Portico on `fake`, once it routes `/web` to `web-1`.
+async fn routed(fake: &FakeConsul) -> Portico {
+    let portico = Portico::start(fast_config(fake)).await;
+    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    portico
 }
 
 fn fast_config(fake: &FakeConsul) -> portico::Config {
@@ -31,9 +40,8 @@ fn fast_config(fake: &FakeConsul) -> portico::Config {
 #[tokio::test]
 async fn errors_keep_the_last_good_snapshot_and_are_retried_with_backoff() {
     let backend = Backend::start("web-1").await;
-    let fake = fake_with_web(&backend).await;
-    let portico = Portico::start(fast_config(&fake)).await;
-    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    let fake = fake_with_web(&backend, 10).await;
+    let portico = routed(&fake).await;
 
     fake.set(CATALOG, Behaviour::Fail(500));
     fake.set(WEB, Behaviour::Fail(500));
@@ -63,9 +71,8 @@ async fn errors_keep_the_last_good_snapshot_and_are_retried_with_backoff() {
 #[tokio::test]
 async fn a_reply_that_hangs_past_the_read_timeout_is_abandoned_and_retried() {
     let backend = Backend::start("web-1").await;
-    let fake = fake_with_web(&backend).await;
-    let portico = Portico::start(fast_config(&fake)).await;
-    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    let fake = fake_with_web(&backend, 10).await;
+    let portico = routed(&fake).await;
 
     fake.set(WEB, Behaviour::Hang);
     let hung_at = Instant::now();
@@ -88,11 +95,8 @@ async fn a_reply_that_hangs_past_the_read_timeout_is_abandoned_and_retried() {
 #[tokio::test]
 async fn an_index_that_goes_backwards_restarts_the_watch() {
     let backend = Backend::start("web-1").await;
-    let fake = FakeConsul::start().await;
-    fake.set(CATALOG, Behaviour::reply(10, json!({"web": ["portico.route=/web"]})));
-    fake.set(WEB, Behaviour::reply(900, health_body(&[("web-1", backend.port())])));
-    let portico = Portico::start(fast_config(&fake)).await;
-    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    let fake = fake_with_web(&backend, 900).await;
+    let portico = routed(&fake).await;
 
     let other = Backend::start("web-2").await;
     fake.set(WEB, Behaviour::reply(7, health_body(&[("web-2", other.port())])));
@@ -107,9 +111,8 @@ async fn an_index_that_goes_backwards_restarts_the_watch() {
 #[tokio::test]
 async fn known_leader_false_is_believed_only_when_not_streaming() {
     let backend = Backend::start("web-1").await;
-    let fake = fake_with_web(&backend).await;
-    let portico = Portico::start(fast_config(&fake)).await;
-    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    let fake = fake_with_web(&backend, 10).await;
+    let portico = routed(&fake).await;
     let other = Backend::start("web-2").await;
 
     let leaderless = vec![("x-consul-knownleader", "false"), ("x-consul-query-backend", "blocking-query")];
@@ -125,10 +128,9 @@ async fn known_leader_false_is_believed_only_when_not_streaming() {
 #[tokio::test]
 async fn only_changed_services_are_refetched_and_requests_never_call_consul() {
     let backend = Backend::start("web-1").await;
-    let fake = fake_with_web(&backend).await;
+    let fake = fake_with_web(&backend, 10).await;
     fake.set("/v1/health/service/api", Behaviour::reply(10, health_body(&[])));
-    let portico = Portico::start(fast_config(&fake)).await;
-    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    let portico = routed(&fake).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let before = fake.log().len();
@@ -152,11 +154,8 @@ async fn only_changed_services_are_refetched_and_requests_never_call_consul() {
 #[tokio::test]
 async fn after_a_reset_an_empty_answer_from_whichever_watch_reconnects_first_is_ridden_out() {
     let backend = Backend::start("web-1").await;
-    let fake = FakeConsul::start().await;
-    fake.set(CATALOG, Behaviour::reply(100, json!({"web": ["portico.route=/web"]})));
-    fake.set(WEB, Behaviour::reply(100, health_body(&[("web-1", backend.port())])));
-    let portico = Portico::start(fast_config(&fake)).await;
-    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    let fake = fake_with_web(&backend, 100).await;
+    let portico = routed(&fake).await;
 
     // Consul goes away, then comes back reset: the health watch hears first
     // that web has no instance, while the catalog is still unreachable.
