@@ -33,9 +33,16 @@ echo "smoke: demo is up"
 
 curl -fsS -X POST "$url/cart/smoke/items" -H 'content-type: application/json' \
     -d '{"product_id": "kettle", "quantity": 1}' > /dev/null || fail "add to cart"
-status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url/checkout" -H 'content-type: application/json' -d '{"cart_id": "smoke"}')
-[ "$status" = 201 ] || fail "checkout answered $status"
-echo "smoke: bought a kettle"
+checkout() { curl -s -o /dev/null -w '%{http_code}' -X POST "$url/checkout" -H 'content-type: application/json' -d '{"cart_id": "smoke"}' "$@"; }
+status=$(checkout)
+[ "$status" = 401 ] || fail "checkout without credentials answered $status, not 401"
+status=$(checkout -H "Authorization: Bearer $(scripts/token.sh smoke@example.com 60)")
+[ "$status" = 201 ] || fail "checkout with a token from scripts/token.sh answered $status"
+echo "smoke: bought a kettle with a token"
+x_cache() { curl -s -o /dev/null -D - "$@" "$url/products" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-cache" { print $2 }'; }
+cache="$(x_cache -H 'Cache-Control: no-cache'),$(x_cache)"
+[ "$cache" = "MISS,HIT" ] || fail "product list cache (refresh, then read): $cache"
+echo "smoke: product list served from the cache on the second request"
 
 scripts/scale.sh products 3 | tee -a "$out" | grep -q "routes /products to 3" || fail "scale up to 3"
 spread=$(scripts/traffic.sh /products 2 | tail -n 1)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command (README, CI). On a fresh machine it installs what the
 # tests need: a real Consul v1.14.11 (built once from the Go module proxy, then
-# cached) and the Debian packages curl, docker-compose, chromium and
-# chromium-driver (the dashboard is tested in a real headless browser). Then it runs:
+# cached) and the Debian packages curl, openssl (RSA keys for JWT tests, demo
+# tokens), docker-compose, chromium and chromium-driver (the dashboard is
+# tested in a real headless browser). Then it runs:
 #   1. every cargo test of the workspace (unit, real-Consul integration, shop end to end);
 #   2. `docker-compose config` on docker-compose.yml (there is no Docker engine to run it);
 #   3. scripts/smoke-demo.sh: the no-Docker demo driven like a user would.
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 
 missing=()
 command -v curl > /dev/null || missing+=(curl)
+command -v openssl > /dev/null || missing+=(openssl)
 command -v docker-compose > /dev/null || missing+=(docker-compose)
 command -v chromium > /dev/null || missing+=(chromium)
 command -v chromedriver > /dev/null || missing+=(chromium-driver)

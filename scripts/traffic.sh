@@ -2,7 +2,9 @@
 # scripts/traffic.sh [PATH] [SECONDS]: sends GET PATH through Portico (default
 # /products for 60 s) and prints, every second, how many responses each
 # instance (X-Instance-Id) answered and how many failed, so the spread is
-# visible while you scale.
+# visible while you scale. It sends `Cache-Control: no-cache`, so a cached
+# route (the product list is) still reaches an instance on every request and
+# the spread shows; the answers still refresh Portico's cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/demo-env.sh
@@ -17,7 +19,7 @@ for _ in $(seq "$batch"); do urls+=("$url"); done
 end=$((SECONDS + duration))
 while [ "$SECONDS" -lt "$end" ]; do
     tick=$SECONDS
-    counts=$(curl -s -i --max-time 5 "${urls[@]}" 2>/dev/null | tr -d '\r' | awk '
+    counts=$(curl -s -i --max-time 5 -H 'Cache-Control: no-cache' "${urls[@]}" 2>/dev/null | tr -d '\r' | awk '
         tolower($0) ~ /^http\/[0-9.]+ / { total++; if ($2 !~ /^2/) failed++ }
         tolower($0) ~ /^x-instance-id:/ { split($0, kv, ": "); seen[kv[2]]++ }
         END {

@@ -1,5 +1,6 @@
 //! The admin listener: `/healthz`, `/metrics`, `/admin/routes`,
-//! `/admin/dashboard` and its event stream `/admin/events`.
+//! `/admin/dashboard` and its event stream `/admin/events`, and
+//! `/admin/cache` (`GET` for usage, `DELETE` to purge).
 //!
 //! A separate listener (loopback by default), so nothing here is ever
 //! reachable through the public port. With a token configured, every
@@ -7,10 +8,10 @@
 //! dashboard and its event stream also take `?token=`, because a browser's
 //! EventSource cannot send headers.
 
+mod cache;
 mod dashboard;
 mod routes;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -20,8 +21,8 @@ use serde_json::json;
 use crate::discovery::Statuses;
 use crate::metrics::Metrics;
 use crate::proxy::error::json_response;
-use crate::proxy::server::Handler;
-use crate::proxy::ProxyBody;
+use crate::proxy::server::{Conn, Handler};
+use crate::proxy::{Policies, ProxyBody};
 use crate::snapshot::Shared;
 use crate::traffic::Traffic;
 
@@ -37,14 +38,17 @@ pub struct Admin {
     pub traffic: Traffic,
     /// Required bearer token, if any.
     pub token: Option<String>,
+    /// The edge policies (for the response cache).
+    pub policies: Arc<Policies>,
 }
 
 impl Handler for Admin {
-    async fn call(&self, request: Request<Incoming>, _client: SocketAddr) -> Response<ProxyBody> {
-        if request.method() != Method::GET && request.method() != Method::HEAD {
+    async fn call(&self, request: Request<Incoming>, _conn: Conn) -> Response<ProxyBody> {
+        let path = request.uri().path();
+        let purging = request.method() == Method::DELETE && path == "/admin/cache";
+        if request.method() != Method::GET && request.method() != Method::HEAD && !purging {
             return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
         }
-        let path = request.uri().path();
         if path != "/healthz" && !self.authorized(&request) {
             let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong admin token");
             response
@@ -61,6 +65,8 @@ impl Handler for Admin {
             ),
             "/admin/dashboard" => dashboard::page(),
             "/admin/events" => dashboard::events(&self.traffic),
+            "/admin/cache" if purging => cache::purge(&self.policies.cache, request.uri().query()).await,
+            "/admin/cache" => cache::stats(&self.policies.cache).await,
             _ => error(StatusCode::NOT_FOUND, "not found"),
         }
     }
@@ -106,11 +112,7 @@ impl Admin {
 
 /// Compares without stopping at the first difference, so timing tells nothing.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
-    }
-    diff == 0
+    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
 }
 
 fn error(status: StatusCode, message: &str) -> Response<ProxyBody> {

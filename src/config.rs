@@ -4,6 +4,7 @@
 //! Precedence is flag or env > file > default, so an operator can keep a file
 //! in version control and still override one value at deploy time.
 
+pub mod edge;
 mod file;
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use clap::Parser;
 use crate::balance::{Ejection, Policy};
 use crate::routing::tags::{parse_prefix, RouteOptions};
 
+pub use edge::EdgeSettings;
 pub use file::FileConfig;
 
 /// Why a configuration was refused; the message names the offending value.
@@ -63,6 +65,27 @@ pub struct Cli {
     /// Bearer token the admin endpoints require (all but /healthz)
     #[arg(long, env = "PORTICO_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// HTTPS listener address (needs --tls-cert and --tls-key)
+    #[arg(long, env = "PORTICO_TLS_LISTEN")]
+    pub tls_listen: Option<String>,
+    /// PEM certificate chain (repeatable; paired in order with --tls-key; env: comma-separated)
+    #[arg(long, env = "PORTICO_TLS_CERT", value_delimiter = ',')]
+    pub tls_cert: Vec<PathBuf>,
+    /// PEM private key (repeatable; env: comma-separated)
+    #[arg(long, env = "PORTICO_TLS_KEY", value_delimiter = ',')]
+    pub tls_key: Vec<PathBuf>,
+    /// Answer plain-HTTP requests with a redirect to HTTPS: true or false
+    #[arg(long, env = "PORTICO_HTTPS_REDIRECT")]
+    pub https_redirect: Option<bool>,
+    /// API keys as identity=key,identity2=key2 (prefer the environment variable)
+    #[arg(long, env = "PORTICO_API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<String>,
+    /// HS256 secret for JWT bearer tokens, at least 32 bytes (prefer the environment variable)
+    #[arg(long, env = "PORTICO_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Proxy address or CIDR whose X-Forwarded-For is believed (repeatable; env: comma-separated)
+    #[arg(long = "trusted-proxy", env = "PORTICO_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// A route declared by the operator rather than by a Consul tag.
@@ -147,6 +170,8 @@ pub struct Config {
     pub routes: Vec<StaticRoute>,
     /// Token for the admin listener; `None` leaves it open (it is loopback by default).
     pub admin_token: Option<String>,
+    /// TLS, authentication, rate limiting, caching.
+    pub edge: EdgeSettings,
 }
 
 impl Default for ConsulSettings {
@@ -199,8 +224,9 @@ impl Config {
     }
 
     /// Merges already-parsed flags and file contents; flags win.
-    pub fn merge(cli: Cli, file: FileConfig) -> Result<Config, ConfigError> {
+    pub fn merge(cli: Cli, mut file: FileConfig) -> Result<Config, ConfigError> {
         let mut routes = file.routes()?;
+        let edge = file.edge().merge(&cli)?;
         let listen = pick(cli.listen, file.listen, "0.0.0.0:8080");
         let admin = pick(cli.admin_listen, file.admin_listen, "127.0.0.1:9090");
         let mut consul = file.consul.into_settings()?;
@@ -226,6 +252,7 @@ impl Config {
             proxy,
             routes,
             admin_token,
+            edge,
         })
     }
 }

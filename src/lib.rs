@@ -25,7 +25,16 @@
 //!   bodies, header rules, upgrades, the per-request record, and the one place
 //!   where errors become JSON responses.
 //! - [`admin`]: the admin listener: `/healthz`, `/metrics`, `/admin/routes`,
-//!   and the live dashboard with its event stream.
+//!   `/admin/cache`, and the live dashboard with its event stream.
+//!
+//! Edge policies (per route, opted into by tags or config; a route without
+//! them never touches these modules; the order is in [`proxy::policies`]):
+//! - [`tls`]: the HTTPS listener's certificates, chosen by SNI, swapped on reload.
+//! - [`auth`]: API keys and JWT bearer tokens; the identity sent upstream.
+//! - [`ratelimit`]: per-client GCRA limits keyed by identity or address, with
+//!   a sweeper that bounds their memory.
+//! - [`cache`]: the RFC 9111 response cache, bounded in bytes, with request
+//!   coalescing.
 //!
 //! Observability (read by the admin listener, fed by atomics on the request path):
 //! - [`metrics`]: Prometheus metrics; per-route handles are made with the snapshot.
@@ -38,17 +47,21 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod admin;
+pub mod auth;
 pub mod balance;
+pub mod cache;
 pub mod config;
 pub mod consul;
 pub mod discovery;
 pub mod error_chain;
 pub mod metrics;
 pub mod proxy;
+pub mod ratelimit;
 pub mod routing;
 pub mod runtime;
 pub mod snapshot;
+pub mod tls;
 pub mod traffic;
 
 pub use config::Config;
-pub use runtime::{run, Listeners};
+pub use runtime::{run, run_with_reload, Listeners, StartError};

@@ -1,8 +1,12 @@
-//! The `portico` binary: flags → config → [`portico::run`], stopped by SIGTERM or SIGINT.
+//! The `portico` binary: flags → config → [`portico::run_with_reload`],
+//! stopped by SIGTERM or SIGINT; SIGHUP reloads certificates and JWT keys.
+
+use std::sync::Arc;
 
 use clap::Parser;
 use portico::config::Cli;
 use portico::{Config, Listeners};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -19,7 +23,9 @@ async fn main() -> std::process::ExitCode {
     };
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signal(stop.clone()));
-    match portico::run(config, listeners, stop).await {
+    let reload = Arc::new(Notify::new());
+    tokio::spawn(reload_on_sighup(Arc::clone(&reload)));
+    match portico::run_with_reload(config, listeners, stop, reload).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => fail(&error),
     }
@@ -52,4 +58,16 @@ async fn stop_on_signal(stop: CancellationToken) {
         _ = int.recv() => tracing::info!("SIGINT: draining"),
     }
     stop.cancel();
+}
+
+async fn reload_on_sighup(reload: Arc<Notify>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler; reload is unavailable");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading certificates and keys");
+        reload.notify_one();
+    }
 }

@@ -51,7 +51,31 @@ pub struct RouteMetrics {
     pub retries: Counter,
     /// Instances ejected by passive outlier detection.
     pub ejections: Counter,
+    /// Edge-policy outcomes, for routes with policies (in [`EdgeOutcome`] order).
+    pub edge: Option<Box<[Counter; 7]>>,
 }
+
+/// What an edge policy decided for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeOutcome {
+    AuthAllowed,
+    AuthDenied,
+    RateAllowed,
+    RateLimited,
+    CacheHit,
+    CacheMiss,
+    CacheBypass,
+}
+
+const EDGE_LABELS: [(&str, &str); 7] = [
+    ("auth", "allowed"),
+    ("auth", "denied"),
+    ("rate_limit", "allowed"),
+    ("rate_limit", "limited"),
+    ("cache", "hit"),
+    ("cache", "miss"),
+    ("cache", "bypass"),
+];
 
 /// Every metric Portico exports.
 pub struct Metrics {
@@ -61,6 +85,7 @@ pub struct Metrics {
     upstream_errors: Family<Labels, Counter>,
     retries: Family<Labels, Counter>,
     ejections: Family<Labels, Counter>,
+    edge: Family<Labels, Counter>,
     in_flight: Family<Labels, Gauge>,
     consul_requests: Family<Labels, Counter>,
     watch_index: Family<Labels, Gauge>,
@@ -86,6 +111,7 @@ impl Default for Metrics {
         let upstream_errors = Family::<Labels, Counter>::default();
         let retries = Family::<Labels, Counter>::default();
         let ejections = Family::<Labels, Counter>::default();
+        let edge = Family::<Labels, Counter>::default();
         let in_flight = Family::<Labels, Gauge>::default();
         let consul_requests = Family::<Labels, Counter>::default();
         let watch_index = Family::<Labels, Gauge>::default();
@@ -98,6 +124,7 @@ impl Default for Metrics {
         registry.register("upstream_errors", "Upstream failures by route and kind", upstream_errors.clone());
         registry.register("retries", "Attempts sent again to another instance, by route", retries.clone());
         registry.register("ejections", "Instances ejected by outlier detection, by route", ejections.clone());
+        registry.register("edge_decisions", "Edge-policy outcomes by route, policy and outcome", edge.clone());
         registry.register("instance_in_flight", "Requests in flight per instance", in_flight.clone());
         registry.register("consul_requests", "Consul queries by watch and result", consul_requests.clone());
         registry.register("consul_watch_index", "Last X-Consul-Index per watch", watch_index.clone());
@@ -122,6 +149,7 @@ impl Default for Metrics {
             upstream_errors,
             retries,
             ejections,
+            edge,
             in_flight,
             consul_requests,
             watch_index,
@@ -165,7 +193,16 @@ impl Metrics {
             errors,
             retries: self.retries.get_or_create(&vec![("route", route.to_string())]).clone(),
             ejections: self.ejections.get_or_create(&vec![("route", route.to_string())]).clone(),
+            edge: None,
         }
+    }
+
+    /// Edge-policy counters for `route` (only routes with policies get them).
+    pub fn edge(&self, route: &str) -> Box<[Counter; 7]> {
+        Box::new(EDGE_LABELS.map(|(policy, outcome)| {
+            let labels = vec![("route", route.to_string()), ("policy", policy.into()), ("outcome", outcome.into())];
+            self.edge.get_or_create(&labels).clone()
+        }))
     }
 
     /// Drops the series of routes and instances that left, once a snapshot is built.
@@ -241,6 +278,13 @@ impl RouteMetrics {
     /// Counts an upstream failure.
     pub fn upstream_error(&self, kind: UpstreamErrorKind) {
         self.errors[kind as usize].inc();
+    }
+
+    /// Counts an edge-policy decision (a no-op on routes without policies).
+    pub fn edge(&self, outcome: EdgeOutcome) {
+        if let Some(counters) = &self.edge {
+            counters[outcome as usize].inc();
+        }
     }
 }
 

@@ -7,21 +7,23 @@
 //! once the response body has ended.
 
 pub mod body;
+mod cached;
 pub mod error;
 pub mod exchange;
 pub mod forward;
 pub mod headers;
 pub mod outbound;
+pub mod policies;
 pub mod retry;
 pub mod server;
 pub mod upgrade;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
+use crate::auth::X_AUTH_SUBJECT;
 use crate::config::ProxySettings;
 use crate::routing::path::normalize;
 use crate::snapshot::{Route, Shared};
@@ -30,6 +32,8 @@ pub use error::ProxyError;
 use exchange::Exchange;
 use forward::Upstreams;
 use headers::RequestIds;
+pub use policies::Policies;
+use server::Conn;
 
 /// Everything the request path needs, shared by all connections.
 pub struct Gateway {
@@ -41,16 +45,30 @@ pub struct Gateway {
     ids: RequestIds,
     /// Timeouts and error details.
     settings: ProxySettings,
+    /// Authentication, rate limits and the response cache.
+    policies: Arc<Policies>,
+    /// Plain-HTTP requests are redirected to this HTTPS port, if set.
+    https_redirect: Option<u16>,
 }
 
 impl Gateway {
-    /// A gateway reading `snapshot`.
-    pub fn new(snapshot: Shared, settings: ProxySettings) -> Gateway {
-        Gateway { snapshot, upstreams: Upstreams::new(&settings), ids: RequestIds::default(), settings }
+    /// A gateway reading `snapshot`, with `policies` for the routes that ask.
+    pub fn new(snapshot: Shared, settings: ProxySettings, policies: Arc<Policies>) -> Gateway {
+        let upstreams = Upstreams::new(&settings);
+        Gateway { snapshot, upstreams, ids: RequestIds::default(), settings, policies, https_redirect: None }
+    }
+
+    /// Sends plain-HTTP clients to HTTPS on `port` (308) instead of serving them.
+    pub fn redirect_to_https(mut self, port: u16) -> Gateway {
+        self.https_redirect = Some(port);
+        self
     }
 
     /// Proxies one request; every failure becomes a JSON error response.
-    pub async fn handle(&self, mut request: Request<Incoming>, client: SocketAddr) -> Response<ProxyBody> {
+    pub async fn handle(&self, mut request: Request<Incoming>, conn: Conn) -> Response<ProxyBody> {
+        if let (Some(port), false) = (self.https_redirect, conn.tls) {
+            return headers::redirect_to_https(&request, port);
+        }
         let request_id = self.ids.ensure(request.headers_mut());
         let mut exchange = Exchange::new(
             request.method().clone(),
@@ -58,7 +76,7 @@ impl Gateway {
             request_id.clone(),
             self.settings.access_log,
         );
-        match self.proxy(request, client, &mut exchange).await {
+        match self.proxy(request, conn, &mut exchange).await {
             Ok(mut response) => {
                 response.headers_mut().insert(headers::X_REQUEST_ID.clone(), request_id);
                 response
@@ -73,8 +91,8 @@ impl Gateway {
 
     async fn proxy(
         &self,
-        request: Request<Incoming>,
-        client: SocketAddr,
+        mut request: Request<Incoming>,
+        conn: Conn,
         exchange: &mut Exchange,
     ) -> Result<Response<ProxyBody>, ProxyError> {
         if request.method() == Method::CONNECT {
@@ -84,8 +102,27 @@ impl Gateway {
         let path = normalize(uri.path())?;
         let route = self.route(&path)?;
         exchange.route = Some(Arc::clone(&route));
-        let upstream_path = forward::upstream_path(&path, &route);
-        self.upstreams.send(request, &upstream_path, &route, client, &self.settings, exchange).await
+        // Only Portico says who a client is; a client's own claim is dropped.
+        if request.headers().contains_key(&X_AUTH_SUBJECT) {
+            request.headers_mut().remove(&X_AUTH_SUBJECT);
+        }
+        if route.options.has_policies() {
+            return self.with_policies(request, &route, &path, conn, exchange).await;
+        }
+        self.forward(request, &route, &path, conn, exchange).await
+    }
+
+    /// Picks an instance and sends the request (retrying when safe).
+    async fn forward(
+        &self,
+        request: Request<Incoming>,
+        route: &Route,
+        path: &str,
+        conn: Conn,
+        exchange: &mut Exchange,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let upstream_path = forward::upstream_path(path, route);
+        self.upstreams.send(request, &upstream_path, route, conn, &self.settings, exchange).await
     }
 
     /// Loads the snapshot, matches, and lets go of the snapshot at once.

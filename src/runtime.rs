@@ -6,24 +6,41 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::Admin;
+use crate::auth::{ApiKeys, Authenticator, JwtVerifier};
+use crate::cache::ResponseCache;
 use crate::config::Config;
 use crate::consul::Client;
 use crate::discovery::{Discovery, Statuses};
 use crate::metrics::Metrics;
-use crate::proxy::server::{serve, Handler, ServerSettings};
-use crate::proxy::{Gateway, ProxyBody};
+use crate::proxy::server::{serve, serve_tls, Conn, Handler, ServerSettings};
+use crate::proxy::{Gateway, Policies, ProxyBody};
+use crate::ratelimit::Limiters;
 use crate::snapshot::builder::Builder;
 use crate::snapshot::{Shared, Snapshot};
+use crate::tls::Certificates;
 use crate::traffic::Traffic;
 
-/// The two sockets Portico serves, bound by the caller (tests bind port 0).
+/// The sockets Portico serves, bound by the caller (tests bind port 0).
 pub struct Listeners {
     pub proxy: TcpListener,
     pub admin: TcpListener,
+    /// The HTTPS listener, when TLS is configured.
+    pub tls: Option<TcpListener>,
+}
+
+/// Why Portico could not start; the message names the flag or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Consul(#[from] crate::consul::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 impl Listeners {
@@ -33,7 +50,11 @@ impl Listeners {
         let admin = TcpListener::bind(config.admin_listen)
             .await
             .map_err(|e| named(e, "--admin-listen", config.admin_listen))?;
-        Ok(Listeners { proxy, admin })
+        let tls = match &config.edge.tls {
+            Some(tls) => Some(TcpListener::bind(tls.listen).await.map_err(|e| named(e, "--tls-listen", tls.listen))?),
+            None => None,
+        };
+        Ok(Listeners { proxy, admin, tls })
     }
 }
 
@@ -42,17 +63,28 @@ fn named(e: std::io::Error, flag: &str, addr: std::net::SocketAddr) -> std::io::
 }
 
 impl Handler for Gateway {
-    async fn call(
-        &self,
-        request: http::Request<hyper::body::Incoming>,
-        client: std::net::SocketAddr,
-    ) -> http::Response<ProxyBody> {
-        self.handle(request, client).await
+    async fn call(&self, request: http::Request<hyper::body::Incoming>, conn: Conn) -> http::Response<ProxyBody> {
+        self.handle(request, conn).await
     }
 }
 
 /// Runs Portico until `stop` is cancelled, then drains in-flight requests.
-pub async fn run(config: Config, listeners: Listeners, stop: CancellationToken) -> Result<(), crate::consul::Error> {
+pub async fn run(config: Config, listeners: Listeners, stop: CancellationToken) -> Result<(), StartError> {
+    run_with_reload(config, listeners, stop, Arc::new(Notify::new())).await
+}
+
+/// Like [`run`]; each notification of `reload` re-reads certificates and JWT keys (SIGHUP in `main`).
+pub async fn run_with_reload(
+    config: Config,
+    listeners: Listeners,
+    stop: CancellationToken,
+    reload: Arc<Notify>,
+) -> Result<(), StartError> {
+    let certificates = match &config.edge.tls {
+        Some(tls) => Some(Certificates::load(tls.certificates.clone())?),
+        None => None,
+    };
+    let policies = Arc::new(policies(&config)?);
     let client = Client::new(&config.consul)?;
     let shared: Shared = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
     let statuses = Statuses::default();
@@ -76,19 +108,81 @@ pub async fn run(config: Config, listeners: Listeners, stop: CancellationToken) 
         max_connections: config.proxy.max_connections,
         max_header_bytes: config.proxy.max_header_bytes,
     };
-    let gateway = Arc::new(Gateway::new(shared.clone(), config.proxy.clone()));
+    tokio::spawn(Arc::clone(&policies.limiters).run_sweeper(config.edge.rate_limit.sweep_interval, stop.clone()));
+    tokio::spawn(reload_on(reload, Arc::clone(&policies), certificates.clone(), stop.clone()));
+    let tls_gateway = Arc::new(Gateway::new(shared.clone(), config.proxy.clone(), Arc::clone(&policies)));
+    let mut gateway = Gateway::new(shared.clone(), config.proxy.clone(), Arc::clone(&policies));
+    if let (Some(tls), Some(listener)) = (&config.edge.tls, &listeners.tls) {
+        if tls.redirect_http {
+            gateway = gateway.redirect_to_https(listener.local_addr().map_or(tls.listen.port(), |a| a.port()));
+        }
+    }
+    let gateway = Arc::new(gateway);
     let traffic = Traffic::default();
     tokio::spawn(traffic.clone().run(shared.clone(), stop.clone()));
-    let admin = Arc::new(Admin { snapshot: shared, statuses, metrics, traffic, token: config.admin_token.clone() });
+    let admin =
+        Arc::new(Admin { snapshot: shared, statuses, metrics, traffic, token: config.admin_token.clone(), policies });
     tracing::info!(listen = %addr(&listeners.proxy), admin = %addr(&listeners.admin), consul = %config.consul.address, "portico started");
     let public = tokio::spawn(serve(listeners.proxy, gateway, server.clone(), stop.clone()));
+    let secure = match (listeners.tls, &certificates) {
+        (Some(listener), Some(certificates)) => {
+            let acceptor = certificates.acceptor()?;
+            tracing::info!(tls_listen = %addr(&listener), "HTTPS listener started");
+            Some(tokio::spawn(serve_tls(listener, tls_gateway, server.clone(), acceptor, stop.clone())))
+        }
+        _ => None,
+    };
     let admin = tokio::spawn(serve(listeners.admin, admin, server, stop.clone()));
     let _ = public.await;
+    if let Some(secure) = secure {
+        let _ = secure.await;
+    }
     let _ = admin.await;
     let _ = discovery.await;
     builder.abort();
     tracing::info!("portico stopped");
     Ok(())
+}
+
+/// The shared policy state, with keys loaded (a bad key file stops start-up).
+fn policies(config: &Config) -> Result<Policies, StartError> {
+    let auth = &config.edge.auth;
+    let jwt = match &auth.jwt {
+        Some(settings) => Some(JwtVerifier::new(settings.clone())?),
+        None => None,
+    };
+    Ok(Policies {
+        auth: Authenticator { api_keys: ApiKeys::new(&auth.api_key_header, &auth.api_keys)?, jwt },
+        limiters: Arc::new(Limiters::new(config.edge.rate_limit.max_clients)),
+        cache: ResponseCache::new(config.edge.cache),
+        trusted: config.edge.trusted_proxies.clone(),
+    })
+}
+
+/// Re-reads certificates and JWT keys on each notification; a failure keeps
+/// what is in use and is logged with the file at fault.
+async fn reload_on(
+    reload: Arc<Notify>,
+    policies: Arc<Policies>,
+    certificates: Option<Arc<Certificates>>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = reload.notified() => {}
+            _ = stop.cancelled() => return,
+        }
+        if let Some(certificates) = &certificates {
+            match certificates.reload() {
+                Ok(()) => tracing::info!("TLS certificates reloaded"),
+                Err(error) => tracing::error!(%error, "TLS reload failed; keeping the certificates in use"),
+            }
+        }
+        match policies.auth.reload() {
+            Ok(()) => tracing::info!("JWT keys reloaded"),
+            Err(error) => tracing::error!(%error, "JWT key reload failed; keeping the keys in use"),
+        }
+    }
 }
 
 fn addr(listener: &TcpListener) -> String {

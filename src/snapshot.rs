@@ -59,7 +59,8 @@ pub enum Origin {
 /// A prefix bound to a service.
 #[derive(Debug)]
 pub struct Route {
-    pub prefix: Box<str>,
+    /// Shared with rate-limit and cache keys without a copy.
+    pub prefix: Arc<str>,
     pub service: Box<str>,
     pub origin: Origin,
     pub options: RouteOptions,

@@ -1,5 +1,10 @@
 //! The `portico` binary as operators run it: flags and env vars from the
-//! contract, clear start-up errors, and a clean exit on SIGTERM.
+//! contract, clear start-up errors, a clean exit on SIGTERM, and certificates
+//! reloaded on SIGHUP.
+
+mod common;
+#[path = "common/tls.rs"]
+mod tls_support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,6 +24,13 @@ fn portico() -> Command {
         "CONSUL_HTTP_TOKEN",
         "PORTICO_CONFIG",
         "PORTICO_ROUTES",
+        "PORTICO_TLS_LISTEN",
+        "PORTICO_TLS_CERT",
+        "PORTICO_TLS_KEY",
+        "PORTICO_HTTPS_REDIRECT",
+        "PORTICO_API_KEYS",
+        "PORTICO_JWT_SECRET",
+        "PORTICO_TRUSTED_PROXIES",
     ] {
         command.env_remove(var);
     }
@@ -161,4 +173,61 @@ fn help_names_every_contract_flag_and_its_env_var() {
     ] {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
+}
+
+#[test]
+fn a_bad_certificate_file_stops_start_up_and_names_the_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = dir.path().join("site.crt");
+    std::fs::write(&bad, "not a certificate").expect("write");
+    let out = portico()
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--admin-listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .args(["--tls-listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--tls-cert")
+        .arg(&bad)
+        .arg("--tls-key")
+        .arg(dir.path().join("missing.key"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("site.crt"), "{stderr}");
+}
+
+#[tokio::test]
+async fn sighup_reloads_certificates_without_a_restart() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (live, next) =
+        (tls_support::cert(dir.path(), "live", &["a.test"]), tls_support::cert(dir.path(), "next", &["a.test"]));
+    let (listen, admin, tls) = (free_port(), free_port(), free_port());
+    let mut child = portico()
+        .args(["--listen", &format!("127.0.0.1:{listen}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
+        .args(["--consul", "127.0.0.1:1", "--tls-listen", &format!("127.0.0.1:{tls}")])
+        .arg("--tls-cert")
+        .arg(&live.pair.cert)
+        .arg("--tls-key")
+        .arg(&live.pair.key)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start portico");
+    wait_http(&format!("http://127.0.0.1:{admin}/healthz")).await;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{tls}").parse().expect("addr");
+    let roots = [&live, &next];
+    assert_eq!(tls_support::presented(&tls_support::connect_tls(addr, "a.test", &roots, &[]).await), live.der);
+    tls_support::overwrite(&live.pair, &next);
+    let hup = Command::new("kill").args(["-HUP", &child.id().to_string()]).status().expect("kill");
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tls_support::presented(&tls_support::connect_tls(addr, "a.test", &roots, &[]).await) != next.der {
+        assert!(Instant::now() < deadline, "SIGHUP did not swap the certificate");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(child.try_wait().expect("status").is_none(), "still running after SIGHUP");
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
 }

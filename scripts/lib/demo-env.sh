@@ -18,6 +18,12 @@ export PORTICO_LISTEN=127.0.0.1:$PORTICO_PORT
 export PORTICO_ADMIN_LISTEN=127.0.0.1:$ADMIN_PORT
 export SHOP_LISTEN=127.0.0.1:0
 export SHOP_DRAIN=${SHOP_DRAIN:-2s}
+# Demo credentials for the checkout route (docker-compose.yml uses the same).
+# Anything real sets its own: PORTICO_API_KEYS is identity=key pairs, the JWT
+# secret is at least 32 bytes. scripts/token.sh signs tokens with this secret.
+export DEMO_API_KEY=${DEMO_API_KEY:-demo-key-0123456789abcdef}
+export PORTICO_API_KEYS=${PORTICO_API_KEYS:-demo=$DEMO_API_KEY}
+export PORTICO_JWT_SECRET=${PORTICO_JWT_SECRET:-demo-jwt-secret-change-me-0123456789}
 
 # Records the settings so scale.sh and traffic.sh find the running demo.
 save_env() {

@@ -5,6 +5,9 @@
 //! | `POST /checkout` `{"cart_id"}` | 201 with the order; 409 when a product is short; 400 for an empty cart |
 //! | `GET /checkout/orders/<id>` | the order |
 //!
+//! Portico requires credentials on this route (`portico.auth=any`) and passes
+//! the identity in `X-Auth-Subject`, recorded as the order's `customer`.
+//!
 //! All or nothing: every line is reserved in Products (through Portico); if
 //! one fails, what was already reserved is released before answering.
 
@@ -39,6 +42,7 @@ impl Checkout {
     }
 
     async fn checkout(&self, request: Request<Incoming>) -> Response<Body> {
+        let customer = request.headers().get("x-auth-subject").and_then(|v| v.to_str().ok()).map(str::to_string);
         let start: Start = match read_json(request, self.max_body).await {
             Ok(s) => s,
             Err(response) => return response,
@@ -62,6 +66,7 @@ impl Checkout {
             total_cents: total(&cart.items),
             items: cart.items,
             created_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            customer,
         };
         match self.store.put_if(&order_key(&order.id), &order, 0).await {
             Ok(true) => {}

@@ -80,7 +80,7 @@ pub fn registration(name: &str, id: &str, addr: SocketAddr, args: &ServiceArgs) 
     json!({
         "ID": id,
         "Name": name,
-        "Tags": [format!("portico.route=/{name}")],
+        "Tags": tags(name),
         "Address": addr.ip().to_string(),
         "Port": addr.port(),
         "Meta": { "version": env!("CARGO_PKG_VERSION") },
@@ -95,6 +95,21 @@ pub fn registration(name: &str, id: &str, addr: SocketAddr, args: &ServiceArgs) 
             "DeregisterCriticalServiceAfter": "1m"
         }
     })
+}
+
+/// The route tag, plus the edge policies each shop service asks Portico for:
+/// checkout wants a JWT or an API key, the product list is cached (for as
+/// long as its `Cache-Control` says), search is rate limited per client.
+pub fn tags(name: &str) -> Vec<String> {
+    let policies: &[&str] = match name {
+        "checkout" => &["portico.auth=any"],
+        "products" => &["portico.cache=true"],
+        "search" => &["portico.rate-limit=50/s", "portico.rate-burst=100"],
+        _ => &[],
+    };
+    let mut tags = vec![format!("portico.route=/{name}")];
+    tags.extend(policies.iter().map(|t| t.to_string()));
+    tags
 }
 
 async fn register_with_retry(consul: &Consul, registration: &Value, stop: &CancellationToken) {

@@ -41,6 +41,9 @@ pub struct Order {
     pub total_cents: u64,
     /// Seconds since the Unix epoch.
     pub created_at: u64,
+    /// Who placed it: the identity Portico authenticated (`X-Auth-Subject`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
 }
 
 impl Cart {

@@ -71,7 +71,7 @@ impl Products {
 
     async fn list(&self) -> Response<Body> {
         match self.store.list::<Product>(PREFIX, 0, Duration::ZERO).await {
-            Ok((products, _)) => json(StatusCode::OK, &products),
+            Ok((products, _)) => cacheable(json(StatusCode::OK, &products), LIST_CACHE_CONTROL),
             Err(e) => unavailable(e),
         }
     }
@@ -87,7 +87,9 @@ impl Products {
             _ = self.stop.cancelled() => self.store.list::<Product>(PREFIX, 0, Duration::ZERO).await,
         };
         match listed {
-            Ok((products, index)) => json(StatusCode::OK, &json!({ "index": index, "products": products })),
+            Ok((products, index)) => {
+                cacheable(json(StatusCode::OK, &json!({ "index": index, "products": products })), "no-store")
+            }
             Err(e) => unavailable(e),
         }
     }
@@ -204,4 +206,13 @@ fn reserved(id: &str) -> Result<(), String> {
 
 fn unavailable(e: impl std::fmt::Display) -> Response<Body> {
     error(StatusCode::SERVICE_UNAVAILABLE, format!("state store unavailable: {e}"))
+}
+
+/// The product list may be served from Portico's cache for two seconds: a
+/// list that is at most that stale is fine, stock is checked again at checkout.
+const LIST_CACHE_CONTROL: &str = "max-age=2";
+
+fn cacheable(mut response: Response<Body>, cache_control: &'static str) -> Response<Body> {
+    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static(cache_control));
+    response
 }

@@ -65,6 +65,10 @@ const CART: &str = env!("CARGO_BIN_EXE_cart");
 const CHECKOUT: &str = env!("CARGO_BIN_EXE_checkout");
 const SEARCH: &str = env!("CARGO_BIN_EXE_search");
 
+/// Checkout wants credentials; the shop tests use this key unless a test says otherwise.
+const API_KEY: &str = "shop-tests-key-0123456789";
+const JWT_SECRET: &str = "shop-tests-jwt-secret-0123456789abcdef";
+
 struct Shop {
     consul: ConsulAgent,
     portico: Portico,
@@ -74,7 +78,11 @@ struct Shop {
 impl Shop {
     async fn start() -> Shop {
         let consul = ConsulAgent::start().await;
-        let portico = Portico::for_consul(&consul.addr()).await;
+        let mut config = common::config(&consul.addr());
+        config.edge.auth.api_keys = vec![("shop-tests".into(), API_KEY.into())];
+        config.edge.auth.jwt =
+            Some(portico::auth::JwtSettings { hs256_secret: Some(JWT_SECRET.into()), ..Default::default() });
+        let portico = Portico::start(config).await;
         let instances =
             [PRODUCTS, CART, CHECKOUT, SEARCH].iter().map(|b| Instance::start(b, &consul, &portico)).collect();
         let shop = Shop { consul, portico, instances };
@@ -94,6 +102,9 @@ impl Shop {
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut request = self.portico.http.request(method, self.portico.url(path));
+        if path.starts_with("/checkout") {
+            request = request.header("x-api-key", API_KEY);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -195,8 +206,13 @@ async fn a_new_product_is_searchable_within_a_second() {
 async fn bad_input_gets_4xx_and_nothing_crashes() {
     let mut shop = Shop::start().await;
     let raw = |path: &str, body: &'static str| {
-        let request =
-            shop.portico.http.post(shop.portico.url(path)).header("content-type", "application/json").body(body);
+        let request = shop
+            .portico
+            .http
+            .post(shop.portico.url(path))
+            .header("content-type", "application/json")
+            .header("x-api-key", API_KEY)
+            .body(body);
         async move { request.send().await.expect("answer").status().as_u16() }
     };
     assert_eq!(raw("/cart/bob/items", "{not json").await, 400);
@@ -227,7 +243,8 @@ async fn scaling_products_up_spreads_traffic_and_down_loses_nothing() {
     shop.wait_count("/products", 3).await;
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..9 {
-        seen.insert(shop.portico.who("/products").await.expect("200"));
+        // A product page, not the list: the list is answered from Portico's cache.
+        seen.insert(shop.portico.who("/products/kettle").await.expect("200"));
     }
     assert_eq!(seen.len(), 3, "three instances answer: {seen:?}");
 
@@ -254,4 +271,45 @@ async fn scaling_products_up_spreads_traffic_and_down_loses_nothing() {
     println!("scaled 3 -> 1 under load: sent {sent}, failed {failed}");
     assert!(sent > 100);
     assert_eq!(failed, 0);
+}
+
+#[tokio::test]
+async fn checkout_wants_credentials_the_list_is_cached_and_search_is_rate_limited() {
+    let shop = Shop::start().await;
+    let p = &shop.portico;
+    assert_eq!(shop.post("/cart/bob/items", json!({"product_id": "grinder", "quantity": 1})).await.0, 200);
+    let anonymous = p.http.post(p.url("/checkout")).json(&json!({"cart_id": "bob"})).send().await.expect("answer");
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous.headers().contains_key("www-authenticate"));
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let claims = json!({"sub": "bob@example.com", "exp": now + 300});
+    let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes());
+    let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("token");
+    let placed = p.http.post(p.url("/checkout")).bearer_auth(&token).json(&json!({"cart_id": "bob"})).send().await;
+    let placed = placed.expect("answer");
+    assert_eq!(placed.status(), 201);
+    let order: Value = placed.json().await.expect("order");
+    assert_eq!(order["customer"], "bob@example.com", "the identity reached the service");
+
+    let verdicts: Vec<String> = cache_verdicts(p, &["/products", "/products"]).await;
+    assert_eq!(verdicts, vec!["MISS", "HIT"]);
+
+    let mut statuses = Vec::new();
+    for _ in 0..120 {
+        statuses.push(p.get("/search?q=mug").await.status().as_u16());
+    }
+    let limited = statuses.iter().filter(|&&s| s == 429).count();
+    println!("search: {} of 120 rapid requests limited", limited);
+    assert!(limited > 0 && statuses[..100].iter().all(|&s| s == 200), "burst of 100, then 429: {statuses:?}");
+}
+
+/// `X-Cache` of GETs sent one after another.
+async fn cache_verdicts(p: &Portico, paths: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for path in paths {
+        let response = p.get(path).await;
+        out.push(response.headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string());
+    }
+    out
 }

@@ -5,9 +5,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::edge::{AuthSection, CacheSection, EdgeFile, RateLimitSection, TlsSection};
 use super::{invalid, parse_duration, parse_policy, ConfigError, ConsulSettings, ProxySettings, StaticRoute};
 use crate::balance::Ejection;
-use crate::routing::tags::{parse_prefix, RouteOptions};
+use crate::routing::tags::{parse_cache, parse_prefix, AuthScheme, RateSpec, RouteOptions};
 
 /// The file as written; every field optional.
 #[derive(Debug, Default, Deserialize)]
@@ -22,6 +23,14 @@ pub struct FileConfig {
     pub proxy: ProxySection,
     #[serde(default, rename = "route")]
     pub route: Vec<RouteSection>,
+    #[serde(default)]
+    pub tls: TlsSection,
+    #[serde(default)]
+    pub auth: AuthSection,
+    #[serde(default)]
+    pub rate_limit: RateLimitSection,
+    #[serde(default)]
+    pub cache: CacheSection,
 }
 
 /// `[consul]`: where the agent is and how hard to poll it.
@@ -62,6 +71,8 @@ pub struct ProxySection {
     pub slow_start: Option<String>,
     pub max_connections: Option<usize>,
     pub max_header_bytes: Option<usize>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[[route]]`: one static route.
@@ -74,6 +85,13 @@ pub struct RouteSection {
     pub strip_prefix: bool,
     pub lb: Option<String>,
     pub max_body: Option<u64>,
+    /// `jwt`, `api-key` or `any`.
+    pub auth: Option<String>,
+    /// `N/s`, `N/m` or `N/h`.
+    pub rate_limit: Option<String>,
+    pub rate_burst: Option<u32>,
+    /// `true`, `false` or a default TTL such as `30s`.
+    pub cache: Option<String>,
 }
 
 impl FileConfig {
@@ -93,6 +111,17 @@ impl FileConfig {
     pub fn routes(&self) -> Result<Vec<StaticRoute>, ConfigError> {
         self.route.iter().map(RouteSection::validate).collect()
     }
+
+    /// The edge-policy sections, taken out for [`EdgeFile::merge`].
+    pub fn edge(&mut self) -> EdgeFile {
+        EdgeFile {
+            tls: std::mem::take(&mut self.tls),
+            auth: std::mem::take(&mut self.auth),
+            rate_limit: std::mem::take(&mut self.rate_limit),
+            cache: std::mem::take(&mut self.cache),
+            trusted_proxies: std::mem::take(&mut self.proxy.trusted_proxies),
+        }
+    }
 }
 
 impl RouteSection {
@@ -105,6 +134,17 @@ impl RouteSection {
             RouteOptions { strip_prefix: self.strip_prefix, max_body: self.max_body, ..RouteOptions::default() };
         if let Some(lb) = &self.lb {
             options.policy = parse_policy("route lb", lb)?;
+        }
+        if let Some(auth) = &self.auth {
+            options.auth = Some(auth.parse::<AuthScheme>().map_err(|e| invalid("route auth", auth, e))?);
+        }
+        if let Some(rate) = &self.rate_limit {
+            let mut spec = RateSpec::parse(rate).map_err(|e| invalid("route rate_limit", rate, e))?;
+            spec.burst = self.rate_burst.filter(|b| *b > 0).unwrap_or(spec.burst);
+            options.rate = Some(spec);
+        }
+        if let Some(cache) = &self.cache {
+            options.cache = parse_cache(cache).map_err(|e| invalid("route cache", cache, e))?;
         }
         Ok(StaticRoute { prefix, service: self.service.trim().to_string(), options })
     }

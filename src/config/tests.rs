@@ -68,3 +68,85 @@ fn empty_token_means_no_token() {
     let config = Config::merge(cli(&["--consul-token", ""]), FileConfig::default()).expect("valid");
     assert!(config.consul.token.is_none());
 }
+
+#[test]
+fn edge_sections_and_route_policies_are_read_from_the_file() {
+    let file = FileConfig::parse(
+        r#"
+        [proxy]
+        trusted_proxies = ["10.0.0.0/8"]
+        [tls]
+        listen = "127.0.0.1:8443"
+        redirect_http = true
+        [[tls.certificate]]
+        cert = "site.crt"
+        key = "site.key"
+        [auth]
+        api_key_header = "x-shop-key"
+        [[auth.api_key]]
+        identity = "ops"
+        key = "ops-key-0123456789abcdef"
+        [auth.jwt]
+        issuer = "https://id.example"
+        audience = "shop"
+        leeway = "10s"
+        public_key_files = ["jwt.pem"]
+        [rate_limit]
+        max_clients = 5000
+        sweep_interval = "2s"
+        [cache]
+        max_bytes = 1048576
+        [[route]]
+        prefix = "/checkout"
+        service = "checkout"
+        auth = "any"
+        rate_limit = "10/s"
+        rate_burst = 20
+        cache = "30s"
+        "#,
+    )
+    .expect("file parses");
+    let config = Config::merge(cli(&[]), file).expect("valid");
+    let tls = config.edge.tls.as_ref().expect("tls");
+    assert_eq!((tls.listen.port(), tls.redirect_http, tls.certificates.len()), (8443, true, 1));
+    assert_eq!(config.edge.auth.api_key_header, "x-shop-key");
+    assert_eq!(config.edge.auth.api_keys, vec![("ops".to_string(), "ops-key-0123456789abcdef".to_string())]);
+    let jwt = config.edge.auth.jwt.as_ref().expect("jwt");
+    assert_eq!((jwt.leeway, jwt.audience.as_deref()), (Duration::from_secs(10), Some("shop")));
+    assert_eq!(config.edge.rate_limit.max_clients, 5000);
+    assert_eq!(config.edge.cache.max_bytes, 1048576);
+    assert!(config.edge.trusted_proxies.contains("10.1.2.3".parse().expect("ip")));
+    let options = config.routes[0].options;
+    assert_eq!(options.auth, Some(crate::routing::tags::AuthScheme::Any));
+    assert_eq!(options.rate.map(|r| (r.count, r.burst)), Some((10, 20)));
+    assert_eq!(options.cache.map(|c| c.default_ttl), Some(Duration::from_secs(30)));
+}
+
+#[test]
+fn tls_flags_must_come_in_pairs_with_a_listener() {
+    let err = Config::merge(cli(&["--tls-cert", "a.crt"]), FileConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("--tls-key"), "{err}");
+    let err = Config::merge(cli(&["--tls-cert", "a.crt", "--tls-key", "a.key"]), FileConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("--tls-listen"), "{err}");
+    let err = Config::merge(cli(&["--tls-listen", "127.0.0.1:8443"]), FileConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("--tls-cert"), "{err}");
+    let err = Config::merge(cli(&["--https-redirect", "true"]), FileConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("--tls-listen"), "{err}");
+}
+
+#[test]
+fn api_keys_from_the_environment_form_are_parsed_without_echoing_them() {
+    let config =
+        Config::merge(cli(&["--api-keys", "ops=k-0123456789abcdef, ci=k-fedcba9876543210"]), FileConfig::default())
+            .expect("valid");
+    assert_eq!(config.edge.auth.api_keys.len(), 2);
+    let err = Config::merge(cli(&["--api-keys", "secret-without-identity"]), FileConfig::default()).unwrap_err();
+    assert!(!err.to_string().contains("secret-without-identity"), "{err}");
+    let err = FileConfig::parse("[[route]]\nprefix = \"/a\"\nservice = \"a\"\nrate_limit = \"fast\"")
+        .map(|f| Config::merge(cli(&[]), f));
+    let message = match err {
+        Ok(Err(e)) => e.to_string(),
+        other => format!("{other:?}"),
+    };
+    assert!(message.contains("rate_limit") && message.contains("fast"), "{message}");
+}

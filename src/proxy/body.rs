@@ -28,6 +28,8 @@ pub enum ProxyBody {
     Full(Option<Bytes>),
     /// Produced over time (server-sent events on the admin listener).
     Channel(mpsc::Receiver<Bytes>),
+    /// Bytes already read, then the rest of a body (a response too large to cache).
+    Prefixed(Option<Bytes>, Box<ProxyBody>),
 }
 
 impl ProxyBody {
@@ -57,6 +59,10 @@ impl Body for ProxyBody {
             }
             ProxyBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             ProxyBody::Channel(rx) => rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b)))),
+            ProxyBody::Prefixed(head, rest) => match head.take() {
+                Some(bytes) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+                None => Pin::new(rest.as_mut()).poll_frame(cx),
+            },
         }
     }
 
@@ -65,6 +71,7 @@ impl Body for ProxyBody {
             ProxyBody::Upstream { body, .. } => body.is_end_stream(),
             ProxyBody::Full(bytes) => bytes.is_none(),
             ProxyBody::Channel(_) => false,
+            ProxyBody::Prefixed(head, rest) => head.is_none() && rest.is_end_stream(),
         }
     }
 
@@ -73,7 +80,7 @@ impl Body for ProxyBody {
             ProxyBody::Upstream { body, .. } => body.size_hint(),
             ProxyBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             ProxyBody::Full(None) => SizeHint::with_exact(0),
-            ProxyBody::Channel(_) => SizeHint::default(),
+            ProxyBody::Channel(_) | ProxyBody::Prefixed(..) => SizeHint::default(),
         }
     }
 }

@@ -7,6 +7,8 @@
 use http::{header, HeaderValue, Response, StatusCode};
 
 use super::body::ProxyBody;
+use crate::auth::Denied;
+use crate::ratelimit::Decision;
 use crate::routing::path::PathError;
 
 /// A request that could not be proxied.
@@ -30,6 +32,10 @@ pub enum ProxyError {
     Upstream { instance: Box<str>, detail: String },
     #[error("upstream timed out")]
     Timeout { instance: Box<str> },
+    #[error("unauthorized")]
+    Unauthorized { denied: Denied, api_key_header: http::HeaderName },
+    #[error("rate limit exceeded")]
+    RateLimited(Decision),
 }
 
 impl ProxyError {
@@ -45,6 +51,8 @@ impl ProxyError {
             ProxyError::NoInstance { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -61,14 +69,32 @@ impl ProxyError {
                 body["instance"] = instance.as_ref().into()
             }
             ProxyError::TooLarge { limit } => body["limit_bytes"] = (*limit).into(),
+            ProxyError::Unauthorized { denied, .. } => body["reason"] = denied.reason.into(),
+            ProxyError::RateLimited(decision) => {
+                body["limit"] = decision.limit.into();
+                body["retry_after_secs"] = decision.reset_secs.into();
+            }
             _ => {}
         }
         let mut response = json_response(status, &body);
         if let Some(id) = request_id {
             response.headers_mut().insert("x-request-id", id.clone());
         }
-        if matches!(self, ProxyError::NoInstance { .. }) {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        let headers = response.headers_mut();
+        match &self {
+            ProxyError::NoInstance { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            ProxyError::Unauthorized { denied, api_key_header } => {
+                for challenge in denied.challenges(api_key_header) {
+                    headers.append(header::WWW_AUTHENTICATE, challenge);
+                }
+            }
+            ProxyError::RateLimited(decision) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(decision.reset_secs));
+                decision.write_headers(headers);
+            }
+            _ => {}
         }
         response
     }

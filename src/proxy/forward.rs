@@ -7,7 +7,6 @@
 //! switches (WebSocket) are handed to [`super::upgrade`].
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use http::uri::{PathAndQuery, Scheme};
@@ -24,6 +23,7 @@ use super::exchange::Exchange;
 use super::headers::{set_forwarded, strip_hop_by_hop, wants_upgrade};
 use super::outbound::Outbound;
 use super::retry::{classify, may_retry, Failure, RetryBudget};
+use super::server::Conn;
 use super::upgrade;
 use crate::balance::InFlight;
 use crate::config::ProxySettings;
@@ -65,14 +65,14 @@ impl Upstreams {
         mut request: Request<Incoming>,
         path: &str,
         route: &Route,
-        client: SocketAddr,
+        conn: Conn,
         settings: &ProxySettings,
         exchange: &mut Exchange,
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let upgrading = wants_upgrade(request.headers());
         let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut request));
         let (mut head, body) = request.into_parts();
-        prepare(&mut head, path, client)?;
+        prepare(&mut head, path, conn)?;
         let limit = route.options.max_body.or(settings.max_body);
         let mut body =
             Outbound::read(&head.headers, body, settings.body_buffer, limit, settings.response_timeout).await?;
@@ -184,12 +184,13 @@ fn upstream_request(
 }
 
 /// Rewrites the request head for the instances: path, headers.
-fn prepare(head: &mut http::request::Parts, path: &str, client: SocketAddr) -> Result<(), ProxyError> {
+fn prepare(head: &mut http::request::Parts, path: &str, conn: Conn) -> Result<(), ProxyError> {
     let host =
         head.headers.get(header::HOST).cloned().or_else(|| head.uri.authority().and_then(|a| a.as_str().parse().ok()));
     let upgrading = wants_upgrade(&head.headers);
     strip_hop_by_hop(&mut head.headers, upgrading);
-    set_forwarded(&mut head.headers, client.ip(), "http", host.as_ref());
+    let proto = if conn.tls { "https" } else { "http" };
+    set_forwarded(&mut head.headers, conn.client.ip(), proto, host.as_ref());
     if let Some(host) = host {
         head.headers.insert(header::HOST, host);
     }

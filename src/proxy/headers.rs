@@ -116,3 +116,36 @@ impl RequestIds {
 
 #[cfg(test)]
 mod tests;
+
+/// A `308` to the same host and path over HTTPS on `port`, for a plain-HTTP
+/// listener that only redirects. No `Host` → 400.
+pub fn redirect_to_https<B>(request: &http::Request<B>, port: u16) -> http::Response<super::ProxyBody> {
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or(request.uri().host());
+    let Some(host) = host.map(strip_port).filter(|h| !h.is_empty()) else {
+        let body = serde_json::json!({"error": "a Host header is required", "status": 400});
+        return super::error::json_response(http::StatusCode::BAD_REQUEST, &body);
+    };
+    let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let location =
+        if port == 443 { format!("https://{host}{target}") } else { format!("https://{host}:{port}{target}") };
+    let mut response = http::Response::new(super::ProxyBody::empty());
+    *response.status_mut() = http::StatusCode::PERMANENT_REDIRECT;
+    match HeaderValue::from_str(&location) {
+        Ok(value) => {
+            response.headers_mut().insert(header::LOCATION, value);
+            response
+        }
+        Err(_) => {
+            let body = serde_json::json!({"error": "bad Host header", "status": 400});
+            super::error::json_response(http::StatusCode::BAD_REQUEST, &body)
+        }
+    }
+}
+
+/// `example.com:8080` → `example.com`; `[::1]:8080` → `[::1]`.
+fn strip_port(host: &str) -> &str {
+    if let Some(end) = host.find(']') {
+        return &host[..=end];
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}

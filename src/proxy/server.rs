@@ -4,6 +4,9 @@
 //! port 0 and stop the server at will. On cancellation the listener closes at
 //! once, open connections finish their in-flight requests (HTTP/1 keep-alive
 //! and HTTP/2 are told to close), and after `grace` whatever is left is cut.
+//!
+//! With a TLS acceptor the handshake runs in the connection's own task, under
+//! the header timeout, so a slow handshake cannot stall the accept loop.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,6 +23,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::body::ProxyBody;
@@ -41,16 +45,46 @@ pub struct ServerSettings {
 /// What a connection over the limit gets before it is closed.
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 56\r\n\r\n{\"error\":\"too many connections\",\"status\":503,\"retry\":1}\n";
 
-/// Something that answers requests.
-pub trait Handler: Send + Sync + 'static {
-    fn call(&self, request: Request<Incoming>, client: SocketAddr) -> impl Future<Output = Response<ProxyBody>> + Send;
+/// What a handler learns about the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct Conn {
+    /// The peer's address.
+    pub client: SocketAddr,
+    /// True when the connection is TLS.
+    pub tls: bool,
 }
 
-/// Serves `listener` until `stop` is cancelled, then drains.
+/// Something that answers requests.
+pub trait Handler: Send + Sync + 'static {
+    fn call(&self, request: Request<Incoming>, conn: Conn) -> impl Future<Output = Response<ProxyBody>> + Send;
+}
+
+/// Serves `listener` in plain HTTP until `stop` is cancelled, then drains.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
     settings: ServerSettings,
+    stop: CancellationToken,
+) {
+    serve_with(listener, handler, settings, None, stop).await
+}
+
+/// Serves `listener` over TLS until `stop` is cancelled, then drains.
+pub async fn serve_tls<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    settings: ServerSettings,
+    acceptor: TlsAcceptor,
+    stop: CancellationToken,
+) {
+    serve_with(listener, handler, settings, Some(acceptor), stop).await
+}
+
+async fn serve_with<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    settings: ServerSettings,
+    tls: Option<TlsAcceptor>,
     stop: CancellationToken,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -66,6 +100,7 @@ pub async fn serve<H: Handler>(
         .max_concurrent_streams(256)
         .max_header_list_size(settings.max_header_bytes as u32)
         .keep_alive_interval(Some(Duration::from_secs(30)));
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(settings.max_connections));
     loop {
@@ -87,14 +122,25 @@ pub async fn serve<H: Handler>(
         };
         let _ = stream.set_nodelay(true);
         let handler = Arc::clone(&handler);
+        let conn = Conn { client, tls: tls.is_some() };
         let service = service_fn(move |request| {
             let handler = Arc::clone(&handler);
-            async move { Ok::<_, Infallible>(handler.call(request, client).await) }
+            async move { Ok::<_, Infallible>(handler.call(request, conn).await) }
         });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        let connection = graceful.watch(connection);
+        let (builder, watcher, tls) = (Arc::clone(&builder), graceful.watcher(), tls.clone());
+        let handshake_timeout = settings.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let result = match tls {
+                None => watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service)).await,
+                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service)).await
+                    }
+                    Ok(Err(error)) => Err(format!("TLS handshake failed: {error}").into()),
+                    Err(_) => Err("TLS handshake timed out".into()),
+                },
+            };
+            if let Err(error) = result {
                 tracing::debug!(%error, %client, "connection ended with an error");
             }
             drop(slot);

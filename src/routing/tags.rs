@@ -9,6 +9,12 @@
 //! | `portico.strip-prefix=true`  | remove the prefix before forwarding       |
 //! | `portico.lb=rr\|wrr\|p2c`    | balancing policy                          |
 //! | `portico.max-body=BYTES`     | largest request body accepted (413 over)  |
+//! | `portico.auth=jwt\|api-key\|any` | credentials required (401 without)      |
+//! | `portico.rate-limit=N/s\|m\|h` | requests per client per period (429 over) |
+//! | `portico.rate-burst=N`       | requests a client may send at once (default N) |
+//! | `portico.cache=true\|false\|30s` | cache GET/HEAD; a duration is the TTL when the response names none |
+
+use std::time::Duration;
 
 use crate::balance::Policy;
 use crate::routing::path::normalize;
@@ -25,6 +31,86 @@ pub struct RouteOptions {
     pub policy: Policy,
     /// Largest request body accepted on this route (413 over it).
     pub max_body: Option<u64>,
+    /// Credentials this route requires.
+    pub auth: Option<AuthScheme>,
+    /// Requests per client this route allows.
+    pub rate: Option<RateSpec>,
+    /// Response caching for GET and HEAD.
+    pub cache: Option<CacheSpec>,
+}
+
+impl RouteOptions {
+    /// True when any edge policy (auth, rate limit, cache) applies.
+    pub fn has_policies(&self) -> bool {
+        self.auth.is_some() || self.rate.is_some() || self.cache.is_some()
+    }
+}
+
+/// Which credentials a route accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// `Authorization: Bearer <JWT>`.
+    Jwt,
+    /// The API-key header.
+    ApiKey,
+    /// Either.
+    Any,
+}
+
+impl std::str::FromStr for AuthScheme {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "jwt" => Ok(AuthScheme::Jwt),
+            "api-key" | "apikey" => Ok(AuthScheme::ApiKey),
+            "any" => Ok(AuthScheme::Any),
+            _ => Err(format!("expected jwt, api-key or any, got {value:?}")),
+        }
+    }
+}
+
+/// `count` requests per `period` per client, with bursts up to `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RateSpec {
+    pub count: u32,
+    pub period: Duration,
+    pub burst: u32,
+}
+
+impl RateSpec {
+    /// Parses `N/s`, `N/m` or `N/h` (also `N/sec`, `N/min`, `N/hour`); burst defaults to N.
+    pub fn parse(value: &str) -> Result<RateSpec, String> {
+        let bad = || format!("expected N/s, N/m or N/h with N > 0, got {value:?}");
+        let (count, unit) = value.split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        let period = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            _ => return Err(bad()),
+        };
+        if count == 0 {
+            return Err(bad());
+        }
+        Ok(RateSpec { count, period, burst: count })
+    }
+}
+
+/// Caching on a route; `default_ttl` applies to responses that name no freshness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheSpec {
+    pub default_ttl: Duration,
+}
+
+/// Parses `true`, `false` or a duration (`30s`): the cache option of tags and config.
+pub fn parse_cache(value: &str) -> Result<Option<CacheSpec>, String> {
+    match parse_bool(value) {
+        Ok(true) => Ok(Some(CacheSpec::default())),
+        Ok(false) => Ok(None),
+        Err(_) => humantime::parse_duration(value)
+            .map(|default_ttl| Some(CacheSpec { default_ttl }))
+            .map_err(|_| format!("expected true, false or a duration such as 30s, got {value:?}")),
+    }
 }
 
 /// Everything a service's tags declare.
@@ -49,6 +135,8 @@ pub fn parse_tags(tags: &[String]) -> Declarations {
     let mut seen_policy: Option<&str> = None;
     let mut seen_strip: Option<&str> = None;
     let mut seen_max_body: Option<&str> = None;
+    let mut seen = Seen::default();
+    let mut burst: Option<u32> = None;
     let mut sorted: Vec<&String> = tags.iter().filter(|t| t.starts_with(TAG_PREFIX)).collect();
     sorted.sort();
     sorted.dedup();
@@ -64,6 +152,20 @@ pub fn parse_tags(tags: &[String]) -> Declarations {
             Some(("max-body", value)) => once(&mut seen_max_body, value)
                 .and_then(|_| value.parse::<u64>().map_err(|_| format!("expected a number of bytes, got {value:?}")))
                 .map(|n| out.options.max_body = Some(n)),
+            Some(("auth", value)) => once(&mut seen.auth, value)
+                .and_then(|_| value.parse::<AuthScheme>())
+                .map(|a| out.options.auth = Some(a)),
+            Some(("rate-limit", value)) => {
+                once(&mut seen.rate, value).and_then(|_| RateSpec::parse(value)).map(|r| out.options.rate = Some(r))
+            }
+            Some(("rate-burst", value)) => once(&mut seen.burst, value)
+                .and_then(|_| {
+                    value.parse::<u32>().ok().filter(|n| *n > 0).ok_or(format!("expected N > 0, got {value:?}"))
+                })
+                .map(|n| burst = Some(n)),
+            Some(("cache", value)) => {
+                once(&mut seen.cache, value).and_then(|_| parse_cache(value)).map(|c| out.options.cache = c)
+            }
             Some((key, _)) => Err(format!("unknown option {key:?}")),
             None => Err("expected portico.<option>=<value>".to_string()),
         };
@@ -71,9 +173,21 @@ pub fn parse_tags(tags: &[String]) -> Declarations {
             out.rejected.push((tag.clone(), reason));
         }
     }
+    if let (Some(rate), Some(burst)) = (out.options.rate.as_mut(), burst) {
+        rate.burst = burst;
+    }
     out.prefixes.sort();
     out.prefixes.dedup();
     out
+}
+
+/// The first value seen for each edge-policy option.
+#[derive(Default)]
+struct Seen<'a> {
+    auth: Option<&'a str>,
+    rate: Option<&'a str>,
+    burst: Option<&'a str>,
+    cache: Option<&'a str>,
 }
 
 /// Lets an option be set once; a second, different value is a conflict. Tags

@@ -17,7 +17,7 @@ use super::{Endpoint, Origin, Rejection, Route, Snapshot, Upstream};
 use crate::balance::{Balancer, Policy, StateRegistry};
 use crate::config::StaticRoute;
 use crate::consul::Instance;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RouteMetrics};
 use crate::routing::tags::{parse_tags, RouteOptions};
 
 struct Claim<'a> {
@@ -76,7 +76,10 @@ pub fn build(
             service: winner.service.into(),
             origin: winner.origin,
             options: winner.options,
-            metrics: metrics.route(winner.prefix, &ids),
+            metrics: RouteMetrics {
+                edge: winner.options.has_policies().then(|| metrics.edge(winner.prefix)),
+                ..metrics.route(winner.prefix, &ids)
+            },
             upstream,
         };
         entries.push((winner.prefix.to_string(), Arc::new(route)));

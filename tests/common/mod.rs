@@ -2,12 +2,14 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portico::config::{Cli, FileConfig};
 use portico::{Config, Listeners};
 use serde_json::Value;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +33,10 @@ pub async fn one_web_instance(
 pub struct Portico {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
+    /// The HTTPS listener, when the config has TLS.
+    pub tls_addr: Option<SocketAddr>,
+    /// Notify to reload certificates and JWT keys (what SIGHUP does).
+    pub reload: Arc<Notify>,
     pub stop: CancellationToken,
     pub task: Option<JoinHandle<()>>,
     pub http: reqwest::Client,
@@ -47,15 +53,21 @@ impl Portico {
     pub async fn start(config: Config) -> Portico {
         let proxy = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+        let tls = match &config.edge.tls {
+            Some(_) => Some(TcpListener::bind("127.0.0.1:0").await.expect("bind tls")),
+            None => None,
+        };
+        let tls_addr = tls.as_ref().map(|l| l.local_addr().expect("addr"));
         let addr = proxy.local_addr().expect("addr");
         let admin_addr = admin.local_addr().expect("addr");
         let stop = CancellationToken::new();
-        let run = portico::run(config, Listeners { proxy, admin }, stop.clone());
+        let reload = Arc::new(Notify::new());
+        let run = portico::run_with_reload(config, Listeners { proxy, admin, tls }, stop.clone(), Arc::clone(&reload));
         let task = tokio::spawn(async move {
             run.await.expect("portico runs");
         });
         let http = reqwest::Client::builder().pool_max_idle_per_host(8).build().expect("client");
-        Portico { addr, admin: admin_addr, stop, task: Some(task), http }
+        Portico { addr, admin: admin_addr, tls_addr, reload, stop, task: Some(task), http }
     }
 
     /// Starts Portico against a Consul agent with default settings.

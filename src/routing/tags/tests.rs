@@ -88,3 +88,30 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn edge_policy_tags_are_read_and_bad_ones_refused() {
+    let d = parse_tags(&tags(&[
+        "portico.route=/search",
+        "portico.auth=jwt",
+        "portico.rate-limit=20/s",
+        "portico.rate-burst=40",
+        "portico.cache=15s",
+    ]));
+    assert_eq!(d.options.auth, Some(AuthScheme::Jwt));
+    assert_eq!(d.options.rate, Some(RateSpec { count: 20, period: Duration::from_secs(1), burst: 40 }));
+    assert_eq!(d.options.cache, Some(CacheSpec { default_ttl: Duration::from_secs(15) }));
+    assert!(d.options.has_policies());
+    let bad = parse_tags(&tags(&[
+        "portico.route=/x",
+        "portico.auth=basic",
+        "portico.rate-limit=0/s",
+        "portico.rate-limit=5/fortnight",
+        "portico.rate-burst=-1",
+        "portico.cache=sometimes",
+    ]));
+    assert_eq!(bad.rejected.len(), 5, "{:?}", bad.rejected);
+    assert!(!bad.options.has_policies(), "a refused policy tag applies nothing");
+    assert_eq!(parse_tags(&tags(&["portico.route=/x", "portico.cache=false"])).options.cache, None);
+    assert_eq!(RateSpec::parse("100/m").map(|r| r.period), Ok(Duration::from_secs(60)));
+}

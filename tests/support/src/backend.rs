@@ -6,7 +6,10 @@
 //! - `GET .../download/<bytes>` → that many bytes, streamed in 64 KiB chunks;
 //! - `GET .../slow/<ms>` → answers after a delay;
 //! - `Connection: upgrade` → `101`, then echoes raw bytes (a tunnel test);
-//! - anything else → JSON with the instance, path and request headers.
+//! - anything else → JSON with the instance, path, request headers and the
+//!   request's number;
+//! - a request header `X-Reply-<Name>: value` comes back as `<Name>: value`
+//!   (how tests make an instance send `Cache-Control`, `Vary`, `Set-Cookie`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -114,7 +117,7 @@ async fn answer(
     if path == "/health" {
         return Ok(respond(&id, StatusCode::OK, full("ok")));
     }
-    requests.fetch_add(1, Ordering::Relaxed);
+    let number = requests.fetch_add(1, Ordering::Relaxed) + 1;
     if request.headers().contains_key(http::header::UPGRADE) {
         let upgrade = hyper::upgrade::on(&mut request);
         tokio::spawn(async move {
@@ -149,8 +152,16 @@ async fn answer(
         "path": request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"),
         "method": request.method().as_str(),
         "headers": headers,
+        "n": number,
     });
-    Ok(respond(&id, StatusCode::OK, full(body.to_string())))
+    let mut response = respond(&id, StatusCode::OK, full(body.to_string()));
+    for (name, value) in request.headers() {
+        let reply = name.as_str().strip_prefix("x-reply-").and_then(|n| http::HeaderName::try_from(n).ok());
+        if let Some(reply) = reply {
+            response.headers_mut().append(reply, value.clone());
+        }
+    }
+    Ok(response)
 }
 
 /// What follows `marker` anywhere in the path, so routes with or without

@@ -1,0 +1,113 @@
+use std::time::Duration;
+
+use super::*;
+
+fn key(route: &str, target: &str) -> CacheKey {
+    CacheKey { route: route.into(), host: "shop".into(), target: target.into() }
+}
+
+fn stored(body: &str, ttl: u64, vary: &[(&str, Option<&str>)]) -> Arc<Stored> {
+    Arc::new(Stored {
+        status: StatusCode::OK,
+        headers: HeaderMap::new(),
+        body: Bytes::from(body.to_string()),
+        stored_at: Instant::now(),
+        ttl: Duration::from_secs(ttl),
+        public: false,
+        vary: vary
+            .iter()
+            .map(|(n, v)| (HeaderName::from_bytes(n.as_bytes()).expect("n"), v.map(|v| v.parse().expect("v"))))
+            .collect(),
+    })
+}
+
+fn request(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.insert(HeaderName::from_bytes(k.as_bytes()).expect("n"), v.parse().expect("v"));
+    }
+    h
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_entry_is_served_until_its_ttl_passes_on_the_paused_clock() {
+    let cache = ResponseCache::new(CacheSettings::default());
+    cache.insert(key("/p", "/p"), stored("list", 30, &[])).await;
+    assert!(cache.lookup(&key("/p", "/p"), &HeaderMap::new(), false).await.is_some());
+    tokio::time::advance(Duration::from_secs(29)).await;
+    assert!(cache.lookup(&key("/p", "/p"), &HeaderMap::new(), false).await.is_some());
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert!(cache.lookup(&key("/p", "/p"), &HeaderMap::new(), false).await.is_none(), "stale at 30 s");
+}
+
+#[tokio::test]
+async fn variants_are_kept_apart_by_their_vary_headers() {
+    let cache = ResponseCache::new(CacheSettings::default());
+    let k = key("/p", "/p");
+    cache.insert(k.clone(), stored("gzip", 60, &[("accept-encoding", Some("gzip"))])).await;
+    cache.insert(k.clone(), stored("plain", 60, &[("accept-encoding", None)])).await;
+    let gz = cache.lookup(&k, &request(&[("accept-encoding", "gzip")]), false).await.expect("gzip variant");
+    assert_eq!(gz.body, "gzip");
+    let plain = cache.lookup(&k, &HeaderMap::new(), false).await.expect("plain variant");
+    assert_eq!(plain.body, "plain");
+    assert!(cache.lookup(&k, &request(&[("accept-encoding", "br")]), false).await.is_none());
+}
+
+#[tokio::test]
+async fn a_private_entry_never_answers_a_request_with_credentials() {
+    let cache = ResponseCache::new(CacheSettings::default());
+    cache.insert(key("/p", "/p"), stored("anon", 60, &[])).await;
+    assert!(cache.lookup(&key("/p", "/p"), &HeaderMap::new(), true).await.is_none());
+}
+
+#[tokio::test]
+async fn purge_removes_a_route_or_one_target() {
+    let cache = ResponseCache::new(CacheSettings::default());
+    for (route, target) in [("/a", "/a/1"), ("/a", "/a/2"), ("/b", "/b/1")] {
+        cache.insert(key(route, target), stored("x", 60, &[])).await;
+    }
+    cache.usage().await;
+    assert_eq!(cache.purge(|k| &*k.target == "/a/2").await, 1);
+    assert_eq!(cache.purge(|k| &*k.route == "/a").await, 1);
+    assert!(cache.lookup(&key("/b", "/b/1"), &HeaderMap::new(), false).await.is_some());
+    assert!(cache.lookup(&key("/a", "/a/1"), &HeaderMap::new(), false).await.is_none());
+}
+
+#[tokio::test]
+async fn the_cache_stays_within_its_byte_budget() {
+    let cache = ResponseCache::new(CacheSettings {
+        max_bytes: 64 * 1024,
+        max_object_bytes: 16 * 1024,
+        ..CacheSettings::default()
+    });
+    let body = "x".repeat(8 * 1024);
+    for n in 0..100 {
+        cache.insert(key("/p", &format!("/p/{n}")), stored(&body, 60, &[])).await;
+    }
+    let (entries, bytes) = cache.usage().await;
+    assert!(bytes <= 64 * 1024, "{bytes} bytes in {entries} entries");
+    assert!(entries >= 4, "still holds what fits: {entries}");
+}
+
+#[tokio::test]
+async fn followers_wait_for_the_leader_and_see_what_it_stored() {
+    let flights = Flights::default();
+    let k = key("/p", "/p");
+    let Role::Leader(leader) = flights.join(&k) else { panic!("first is leader") };
+    let Role::Follower(slot) = flights.join(&k) else { panic!("second follows") };
+    let waiting = tokio::spawn(flight::wait(slot));
+    leader.land(Landing::Stored(stored("list", 60, &[])));
+    assert!(matches!(waiting.await.expect("task"), Some(Landing::Stored(s)) if s.body == "list"));
+    assert!(flights.is_empty(), "a landed flight is gone");
+}
+
+#[tokio::test]
+async fn a_leader_that_gives_up_releases_its_followers() {
+    let flights = Flights::default();
+    let k = key("/p", "/p");
+    let Role::Leader(leader) = flights.join(&k) else { panic!("first is leader") };
+    let Role::Follower(slot) = flights.join(&k) else { panic!("second follows") };
+    drop(leader);
+    assert!(flight::wait(slot).await.is_none());
+    assert!(matches!(flights.join(&k), Role::Leader(_)), "the next miss leads a new flight");
+}

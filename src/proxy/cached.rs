@@ -1,0 +1,186 @@
+//! A cached route's request: lookup, coalesced fetch on a miss, store.
+//!
+//! A hit never reaches the balancer. On a miss the first request fetches and
+//! the others for the same key wait for it ([`crate::cache::flight`]). A
+//! response that may be stored is read whole (up to the object limit) and
+//! served to the leader from the stored copy; anything larger streams on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use super::error::ProxyError;
+use super::exchange::Exchange;
+use super::server::Conn;
+use super::{Gateway, ProxyBody};
+use crate::cache::control::{freshness, request_rules};
+use crate::cache::{flight, vary_values, CacheKey, Landing, Role, Stored, X_CACHE};
+use crate::metrics::EdgeOutcome;
+use crate::routing::tags::CacheSpec;
+use crate::snapshot::Route;
+
+impl Gateway {
+    /// Serves a GET or HEAD on a cached route.
+    pub(super) async fn cached(
+        &self,
+        request: Request<Incoming>,
+        route: &Arc<Route>,
+        path: &str,
+        conn: Conn,
+        exchange: &mut Exchange,
+        spec: CacheSpec,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let cache = &self.policies.cache;
+        let rules = request_rules(request.headers());
+        let credentials = self.has_credentials(request.headers());
+        let head_only = request.method() == Method::HEAD;
+        if rules.bypass {
+            route.metrics.edge(EdgeOutcome::CacheBypass);
+            return self.forward_marked(request, route, path, conn, exchange, "BYPASS").await;
+        }
+        let key = cache_key(route, path, &request);
+        if !rules.revalidate {
+            if let Some(hit) = cache.lookup(&key, request.headers(), credentials).await {
+                exchange.status = hit.status.as_u16();
+                route.metrics.edge(EdgeOutcome::CacheHit);
+                return Ok(hit.response(head_only, "HIT"));
+            }
+        }
+        if head_only || cache.is_pass(&key).await {
+            return self.forward_marked(request, route, path, conn, exchange, "MISS").await;
+        }
+        // A request that asks for a fresh answer neither waits for nor leads others.
+        let leader = if rules.revalidate {
+            None
+        } else {
+            match cache.flights.join(&key) {
+                Role::Leader(leader) => Some(leader),
+                Role::Follower(slot) => {
+                    if let Some(hit) = follow(slot, cache.settings.lock_timeout, request.headers(), credentials).await {
+                        exchange.status = hit.status.as_u16();
+                        route.metrics.edge(EdgeOutcome::CacheHit);
+                        return Ok(hit.response(false, "HIT"));
+                    }
+                    return self.forward_marked(request, route, path, conn, exchange, "MISS").await;
+                }
+            }
+        };
+        route.metrics.edge(EdgeOutcome::CacheMiss);
+        let request_headers = request.headers().clone();
+        let response = self.forward(request, route, path, conn, exchange).await?;
+        let (status, headers) = (response.status(), response.headers());
+        let fits = fits(headers, cache.settings.max_object_bytes);
+        if !fits || freshness(status, headers, false, spec.default_ttl).is_none() {
+            cache.mark_pass(key.clone()).await;
+        }
+        let fresh = freshness(status, headers, credentials, spec.default_ttl).filter(|_| fits);
+        let Some(fresh) = fresh else {
+            land(leader, Landing::NotStored);
+            return Ok(marked(response, "MISS"));
+        };
+        let (parts, body) = response.into_parts();
+        match collect(body, cache.settings.max_object_bytes).await? {
+            Collected::Whole(bytes) => {
+                let stored = Arc::new(Stored {
+                    status: parts.status,
+                    vary: vary_values(&parts.headers, &request_headers),
+                    headers: parts.headers,
+                    body: bytes,
+                    stored_at: Instant::now(),
+                    ttl: fresh.ttl,
+                    public: fresh.public,
+                });
+                cache.insert(key, Arc::clone(&stored)).await;
+                land(leader, Landing::Stored(Arc::clone(&stored)));
+                Ok(stored.response(false, "MISS"))
+            }
+            Collected::TooLarge(head, rest) => {
+                cache.mark_pass(key).await;
+                land(leader, Landing::NotStored);
+                let body = ProxyBody::Prefixed(Some(head), rest);
+                Ok(marked(Response::from_parts(parts, body), "MISS"))
+            }
+        }
+    }
+
+    async fn forward_marked(
+        &self,
+        request: Request<Incoming>,
+        route: &Arc<Route>,
+        path: &str,
+        conn: Conn,
+        exchange: &mut Exchange,
+        verdict: &'static str,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        if verdict == "MISS" {
+            route.metrics.edge(EdgeOutcome::CacheMiss);
+        }
+        Ok(marked(self.forward(request, route, path, conn, exchange).await?, verdict))
+    }
+
+    /// `Authorization` or an API key: answers to such requests are private
+    /// unless the response says `public`.
+    fn has_credentials(&self, headers: &HeaderMap) -> bool {
+        headers.contains_key(header::AUTHORIZATION) || headers.contains_key(self.policies.auth.api_keys.header())
+    }
+}
+
+/// Waits up to `timeout` for the leader; its stored answer, if it serves this request.
+async fn follow(slot: flight::Slot, timeout: Duration, request: &HeaderMap, credentials: bool) -> Option<Arc<Stored>> {
+    let landing = tokio::time::timeout(timeout, flight::wait(slot)).await.ok().flatten();
+    match landing {
+        Some(Landing::Stored(stored)) if stored.serves(request, credentials, Instant::now()) => Some(stored),
+        _ => None,
+    }
+}
+
+fn land(leader: Option<flight::Leader<'_>>, landing: Landing) {
+    if let Some(leader) = leader {
+        leader.land(landing);
+    }
+}
+
+fn cache_key(route: &Arc<Route>, path: &str, request: &Request<Incoming>) -> CacheKey {
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let target = match request.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    CacheKey { route: Arc::clone(&route.prefix), host: host.to_ascii_lowercase().into(), target: target.into() }
+}
+
+fn marked(mut response: Response<ProxyBody>, verdict: &'static str) -> Response<ProxyBody> {
+    response.headers_mut().insert(X_CACHE.clone(), HeaderValue::from_static(verdict));
+    response
+}
+
+/// False when `Content-Length` already says the body is over the limit.
+fn fits(headers: &HeaderMap, limit: usize) -> bool {
+    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    length.is_none_or(|n| n <= limit as u64)
+}
+
+enum Collected {
+    Whole(Bytes),
+    /// Over the limit: what was read, and the rest still to stream.
+    TooLarge(Bytes, Box<ProxyBody>),
+}
+
+async fn collect(mut body: ProxyBody, limit: usize) -> Result<Collected, ProxyError> {
+    let mut buffer = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ProxyError::Upstream { instance: "".into(), detail: e.to_string() })?;
+        if let Ok(data) = frame.into_data() {
+            buffer.extend_from_slice(&data);
+            if buffer.len() > limit {
+                return Ok(Collected::TooLarge(buffer.freeze(), Box::new(body)));
+            }
+        }
+    }
+    Ok(Collected::Whole(buffer.freeze()))
+}

@@ -1,0 +1,165 @@
+//! Per-client rate limits on routes that ask for one (`portico.rate-limit`).
+//!
+//! GCRA from `governor`, keyed by (route prefix, client): the client is the
+//! authenticated identity when there is one, else its address (see
+//! [`client`]). Routes with the same limit share one keyed limiter, so state
+//! survives snapshot rebuilds. The limiter's clock is tokio's, so tests move
+//! time by hand. A sweeper drops clients whose bucket has refilled, which
+//! bounds memory by the clients active within one refill period; past
+//! `max_clients` after a sweep, that limiter starts afresh (and says so).
+
+pub mod client;
+mod clock;
+
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+pub use client::{ClientKey, TrustedProxies};
+use clock::TokioClock;
+
+use crate::routing::tags::RateSpec;
+
+type Keyed = RateLimiter<
+    (Arc<str>, ClientKey),
+    DashMapStateStore<(Arc<str>, ClientKey)>,
+    TokioClock,
+    StateInformationMiddleware,
+>;
+
+/// What one check decided, with what the `RateLimit-*` headers report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// Requests allowed in a burst.
+    pub limit: u32,
+    /// Requests still allowed right now.
+    pub remaining: u32,
+    /// Seconds until the bucket is full again (allowed) or the next request is (refused).
+    pub reset_secs: u64,
+    /// The spec's count and period, for `RateLimit-Policy`.
+    pub spec: RateSpec,
+}
+
+/// All keyed limiters, one per distinct [`RateSpec`].
+pub struct Limiters {
+    by_spec: ArcSwap<Vec<(RateSpec, Arc<Keyed>)>>,
+    adding: Mutex<()>,
+    max_clients: usize,
+}
+
+impl Limiters {
+    /// No limiters yet; each spec gets one the first time it is checked.
+    pub fn new(max_clients: usize) -> Limiters {
+        Limiters { by_spec: ArcSwap::from_pointee(Vec::new()), adding: Mutex::new(()), max_clients }
+    }
+
+    /// Counts one request of `client` on `route` against `spec`.
+    pub fn check(&self, route: &Arc<str>, spec: RateSpec, client: ClientKey) -> Decision {
+        let limiter = self.limiter(spec);
+        let key = (Arc::clone(route), client);
+        let interval = spec.period / spec.count;
+        match limiter.check_key(&key) {
+            Ok(state) => {
+                let remaining = state.remaining_burst_capacity();
+                let reset = interval * spec.burst.saturating_sub(remaining);
+                Decision { allowed: true, limit: spec.burst, remaining, reset_secs: ceil_secs(reset), spec }
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(&TokioClock));
+                Decision { allowed: false, limit: spec.burst, remaining: 0, reset_secs: ceil_secs(wait).max(1), spec }
+            }
+        }
+    }
+
+    /// Client states held now, over all limiters.
+    pub fn clients(&self) -> usize {
+        self.by_spec.load().iter().map(|(_, l)| l.len()).sum()
+    }
+
+    /// Forgets clients whose bucket is full again; starts a limiter afresh
+    /// if it still holds more than `max_clients`.
+    pub fn sweep(&self) {
+        let _adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list: Vec<(RateSpec, Arc<Keyed>)> = self.by_spec.load().as_ref().clone();
+        for (spec, limiter) in list.iter_mut() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+            if limiter.len() > self.max_clients {
+                tracing::warn!(
+                    clients = limiter.len(),
+                    max = self.max_clients,
+                    "rate limiter over max_clients; starting it afresh"
+                );
+                *limiter = Arc::new(keyed(*spec));
+            }
+        }
+        self.by_spec.store(Arc::new(list));
+    }
+
+    /// Sweeps every `interval` until `stop`.
+    pub async fn run_sweeper(self: Arc<Self>, interval: Duration, stop: tokio_util::sync::CancellationToken) {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => self.sweep(),
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    fn limiter(&self, spec: RateSpec) -> Arc<Keyed> {
+        if let Some((_, l)) = self.by_spec.load().iter().find(|(s, _)| *s == spec) {
+            return Arc::clone(l);
+        }
+        let _adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.by_spec.load();
+        if let Some((_, l)) = current.iter().find(|(s, _)| *s == spec) {
+            return Arc::clone(l);
+        }
+        let limiter = Arc::new(keyed(spec));
+        let mut list = current.as_ref().clone();
+        list.push((spec, Arc::clone(&limiter)));
+        self.by_spec.store(Arc::new(list));
+        limiter
+    }
+}
+
+fn keyed(spec: RateSpec) -> Keyed {
+    let interval = (spec.period / spec.count).max(Duration::from_nanos(1));
+    let burst = NonZeroU32::new(spec.burst).unwrap_or(NonZeroU32::MIN);
+    let quota = Quota::with_period(interval).unwrap_or(Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
+    RateLimiter::dashmap_with_clock(quota, TokioClock).with_middleware::<StateInformationMiddleware>()
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+static LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+static REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+static RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+static POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+impl Decision {
+    /// Adds `RateLimit-Limit`, `-Remaining`, `-Reset` and `-Policy`.
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        headers.insert(LIMIT.clone(), HeaderValue::from(self.limit));
+        headers.insert(REMAINING.clone(), HeaderValue::from(self.remaining));
+        headers.insert(RESET.clone(), HeaderValue::from(self.reset_secs));
+        let policy = format!("{};w={};burst={}", self.spec.count, self.spec.period.as_secs(), self.spec.burst);
+        if let Ok(value) = HeaderValue::from_str(&policy) {
+            headers.insert(POLICY.clone(), value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,143 @@
+//! TLS termination through the HTTPS listener: SNI, ALPN, reload, redirect.
+//! Certificates are generated here, at test time.
+
+mod common;
+#[path = "common/tls.rs"]
+mod tls_support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::Portico;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use portico::config::edge::TlsSettings;
+use portico_testkit::consul::ttl_service;
+use portico_testkit::{Backend, ConsulAgent};
+use rustls::pki_types::ServerName;
+use tls_support::{cert, client_config, connect_tls, overwrite, presented, Cert};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+async fn connect(portico: &Portico, sni: &str, roots: &[&Cert], alpn: &[&[u8]]) -> TlsStream<TcpStream> {
+    connect_tls(portico.tls_addr.expect("tls listener"), sni, roots, alpn).await
+}
+
+async fn start(certs: &[&Cert], redirect_http: bool) -> (ConsulAgent, Backend, Portico) {
+    let consul = ConsulAgent::start().await;
+    let backend = Backend::start("web-1").await;
+    consul.register(&ttl_service("web", "web-1", backend.port(), &["portico.route=/web"])).await;
+    let mut config = common::config(&consul.addr());
+    let certificates = certs.iter().map(|c| c.pair.clone()).collect();
+    config.edge.tls = Some(TlsSettings { listen: "127.0.0.1:0".parse().expect("addr"), certificates, redirect_http });
+    let portico = Portico::start(config).await;
+    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    (consul, backend, portico)
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+async fn http1(stream: TlsStream<TcpStream>) -> Sender {
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("http1");
+    tokio::spawn(connection);
+    sender
+}
+
+async fn get(sender: &mut Sender, host: &str, path: &str) -> (u16, serde_json::Value) {
+    let request = http::Request::get(path).header("host", host).body(Empty::new()).expect("request");
+    let response = sender.send_request(request).await.expect("response");
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    (status, serde_json::from_slice(&body).unwrap_or_default())
+}
+
+fn dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().to_path_buf();
+    (dir, path)
+}
+
+#[tokio::test]
+async fn sni_picks_the_certificate_and_alpn_negotiates_h2_or_http1() {
+    let (_keep, path) = dir();
+    let (a, b) = (cert(&path, "a", &["a.test"]), cert(&path, "b", &["*.b.test"]));
+    let (_consul, _backend, portico) = start(&[&a, &b], false).await;
+    let roots = [&a, &b];
+    assert_eq!(presented(&connect(&portico, "a.test", &roots, &[b"h2"]).await), a.der);
+    assert_eq!(presented(&connect(&portico, "shop.b.test", &roots, &[b"h2"]).await), b.der);
+
+    let h2 = connect(&portico, "a.test", &roots, &[b"h2", b"http/1.1"]).await;
+    assert_eq!(h2.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(h2)).await.expect("h2");
+    tokio::spawn(connection);
+    let request = http::Request::get("https://a.test/web/x").body(Empty::<Bytes>::new()).expect("request");
+    let response = sender.send_request(request).await.expect("response");
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    let seen: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(seen["headers"]["x-forwarded-proto"], "https");
+
+    let h1 = connect(&portico, "a.test", &roots, &[b"http/1.1"]).await;
+    assert_eq!(h1.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    assert_eq!(get(&mut http1(h1).await, "a.test", "/web/y").await.0, 200);
+}
+
+#[tokio::test]
+async fn a_name_no_certificate_has_gets_the_first_one() {
+    let (_keep, path) = dir();
+    let (a, b) = (cert(&path, "a", &["a.test"]), cert(&path, "b", &["b.test"]));
+    let (_consul, _backend, portico) = start(&[&a, &b], false).await;
+    // The client asks for other.test; Portico answers with a.test's certificate,
+    // which the client then refuses for the name: the handshake fails on the client side.
+    let tcp = TcpStream::connect(portico.tls_addr.expect("tls")).await.expect("connect");
+    let name = ServerName::try_from("other.test").expect("name");
+    let Err(error) = TlsConnector::from(client_config(&[&a], &[])).connect(name, tcp).await else {
+        panic!("the handshake should fail on the name");
+    };
+    assert!(error.to_string().contains("only valid for DnsName(\"a.test\")"), "{error}");
+}
+
+#[tokio::test]
+async fn reload_swaps_certificates_and_open_connections_keep_working() {
+    let (_keep, path) = dir();
+    let (old, new) = (cert(&path, "live", &["a.test"]), cert(&path, "next", &["a.test"]));
+    let (_consul, _backend, portico) = start(&[&old], false).await;
+    let roots = [&old, &new];
+    let mut open = http1(connect(&portico, "a.test", &roots, &[b"http/1.1"]).await).await;
+    assert_eq!(get(&mut open, "a.test", "/web/1").await.0, 200);
+
+    overwrite(&old.pair, &new);
+    portico.reload.notify_one();
+    let mut swapped = false;
+    for _ in 0..200 {
+        if presented(&connect(&portico, "a.test", &roots, &[]).await) == new.der {
+            swapped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(swapped, "new handshakes get the new certificate");
+    assert_eq!(get(&mut open, "a.test", "/web/2").await.0, 200, "the connection opened before the reload still works");
+
+    std::fs::write(&old.pair.cert, "not a certificate").expect("break the file");
+    portico.reload.notify_one();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(presented(&connect(&portico, "a.test", &roots, &[]).await), new.der, "a bad reload keeps what works");
+}
+
+#[tokio::test]
+async fn the_plain_listener_redirects_to_https_when_asked() {
+    let (_keep, path) = dir();
+    let a = cert(&path, "a", &["shop.test"]);
+    let (_consul, backend, portico) = start(&[&a], true).await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let response =
+        client.get(portico.url("/web/cart?id=7")).header("host", "shop.test:8080").send().await.expect("answer");
+    assert_eq!(response.status(), 308);
+    let port = portico.tls_addr.expect("tls").port();
+    assert_eq!(response.headers()["location"], format!("https://shop.test:{port}/web/cart?id=7").as_str());
+    assert_eq!(backend.requests(), 0, "nothing was served in plain HTTP");
+}
