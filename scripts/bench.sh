@@ -5,7 +5,15 @@
 # Runs are interleaved (direct, portico, nginx, haproxy, direct, ...), three
 # repetitions at 64 and 256 connections; medians are reported.
 #
+# The same Portico process also serves two routes with edge policies, so their
+# cost shows in the same run: portico-edge (API key + a rate limit that never
+# refuses) and portico-cached (every request a cache hit). With
+# BENCH_BASELINE=<git revision>, that revision is built too and measured as
+# portico-base on its policy-free route: the cost of the policy code for routes
+# that do not use it, measured side by side.
+#
 #   scripts/bench.sh                   # BENCH_DURATION=10 BENCH_REPS=3 by default
+#   BENCH_BASELINE=763e953 scripts/bench.sh
 #
 # Writes bench-results/raw.jsonl, bench-results/results.json and prints a
 # markdown table (the one in BENCHMARKS.md). Nothing is pinned: wrk, the proxy
@@ -19,7 +27,10 @@ CONNECTIONS=${BENCH_CONNECTIONS:-"64 256"}
 OUT=bench-results
 WORK=$(mktemp -d)
 B1=28101 B2=28102 B3=28103
-PORTICO=28080 ADMIN=28090 NGINX=28081 HAPROXY=28082 CONSUL_PORT=28500
+PORTICO=28080 ADMIN=28090 NGINX=28081 HAPROXY=28082 CONSUL_PORT=28500 BASE=28083 BASE_ADMIN=28093
+BASELINE=${BENCH_BASELINE:-}
+API_KEY=bench-key-0123456789abcdef
+TARGETS="direct portico portico-edge portico-cached nginx haproxy"
 
 missing=()
 for tool in nginx haproxy wrk; do command -v "$tool" > /dev/null || missing+=("$tool"); done
@@ -33,6 +44,14 @@ fi
 echo "bench: building Portico (release)"
 cargo build --release --locked -p portico
 CONSUL=$(scripts/install-consul.sh | tail -n 1)
+if [ -n "$BASELINE" ]; then
+    echo "bench: building the baseline $BASELINE (release)"
+    rm -rf target/bench-baseline-src
+    git worktree add -f --detach target/bench-baseline-src "$BASELINE" > /dev/null
+    (cd target/bench-baseline-src && CARGO_TARGET_DIR=../bench-baseline cargo build --release --locked -p portico)
+    git worktree remove --force target/bench-baseline-src
+    TARGETS="$TARGETS portico-base"
+fi
 
 pids=()
 cleanup() {
@@ -67,23 +86,39 @@ haproxy -D -f "$WORK/haproxy.cfg"
     > "$WORK/consul.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$CONSUL_PORT/v1/status/leader" '"'
-for i in 1 2 3; do
-    port_var="B$i"
-    curl -fsS -X PUT "http://127.0.0.1:$CONSUL_PORT/v1/agent/service/register" -d "{
-      \"ID\": \"bench-$i\", \"Name\": \"bench\", \"Tags\": [\"portico.route=/\"], \"Address\": \"127.0.0.1\",
-      \"Port\": ${!port_var}, \"Check\": {\"TTL\": \"1h\", \"Status\": \"passing\"}}"
-done
-RUST_LOG=warn PORTICO_ACCESS_LOG=false target/release/portico --listen 127.0.0.1:$PORTICO \
-    --admin-listen 127.0.0.1:$ADMIN --consul "http://127.0.0.1:$CONSUL_PORT" > "$WORK/portico.log" 2>&1 &
-PORTICO_PID=$!
-pids+=("$PORTICO_PID")
-wait_http "http://127.0.0.1:$ADMIN/admin/routes" '"bench-3"'
+register() { # register SERVICE TAGS_JSON: three instances on the three backends
+    local i port_var
+    for i in 1 2 3; do
+        port_var="B$i"
+        curl -fsS -X PUT "http://127.0.0.1:$CONSUL_PORT/v1/agent/service/register" -d "{
+          \"ID\": \"$1-$i\", \"Name\": \"$1\", \"Tags\": $2, \"Address\": \"127.0.0.1\",
+          \"Port\": ${!port_var}, \"Check\": {\"TTL\": \"1h\", \"Status\": \"passing\"}}"
+    done
+}
+register bench '["portico.route=/"]'
+register edge '["portico.route=/edge", "portico.auth=api-key", "portico.rate-limit=100000000/s"]'
+register cached '["portico.route=/cached", "portico.cache=60s"]'
+start_portico() { # start_portico BINARY PORT ADMIN_PORT
+    RUST_LOG=warn PORTICO_ACCESS_LOG=false PORTICO_API_KEYS="bench=$API_KEY" "$1" --listen "127.0.0.1:$2" \
+        --admin-listen "127.0.0.1:$3" --consul "http://127.0.0.1:$CONSUL_PORT" > "$WORK/portico-$2.log" 2>&1 &
+    pids+=($!)
+    wait_http "http://127.0.0.1:$3/admin/routes" '"cached-3"'
+}
+start_portico target/release/portico $PORTICO $ADMIN
+PORTICO_PID=${pids[-1]}
+BASE_PID=""
+if [ -n "$BASELINE" ]; then
+    start_portico target/bench-baseline/release/portico $BASE $BASE_ADMIN
+    BASE_PID=${pids[-1]}
+fi
 for port in $NGINX $HAPROXY $PORTICO $B1; do wait_http "http://127.0.0.1:$port/" ok; done
+wait_http "http://127.0.0.1:$PORTICO/cached" ok
 
 # Process IDs of each target, for CPU and memory.
 target_pids() {
     case $1 in
-        portico) echo "$PORTICO_PID" ;;
+        portico | portico-edge | portico-cached) echo "$PORTICO_PID" ;;
+        portico-base) echo "$BASE_PID" ;;
         nginx) local m; m=$(cat "$WORK/nginx-proxy.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')" ;;
         haproxy) cat "$WORK/haproxy.pid" ;;
         direct) local m; m=$(cat "$WORK/backends.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')" ;;
@@ -103,7 +138,17 @@ peak_rss_kb() {
     done
     echo "$total"
 }
-port_of() { case $1 in portico) echo $PORTICO ;; nginx) echo $NGINX ;; haproxy) echo $HAPROXY ;; direct) echo $B1 ;; esac; }
+url_of() {
+    case $1 in
+        portico) echo "http://127.0.0.1:$PORTICO/" ;;
+        portico-edge) echo "http://127.0.0.1:$PORTICO/edge" ;;
+        portico-cached) echo "http://127.0.0.1:$PORTICO/cached" ;;
+        portico-base) echo "http://127.0.0.1:$BASE/" ;;
+        nginx) echo "http://127.0.0.1:$NGINX/" ;;
+        haproxy) echo "http://127.0.0.1:$HAPROXY/" ;;
+        direct) echo "http://127.0.0.1:$B1/" ;;
+    esac
+}
 to_ms() { # wrk latency (e.g. 812.00us, 1.20ms, 2.01s) in ms
     awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /s$/) n *= 1000; print n }'
 }
@@ -113,10 +158,10 @@ mkdir -p "$OUT"
 ticks_per_s=$(getconf CLK_TCK)
 for rep in $(seq "$REPS"); do
     for conns in $CONNECTIONS; do
-        for target in direct portico nginx haproxy; do
+        for target in $TARGETS; do
             read -r -a tp <<< "$(target_pids $target)"
             before=$(cpu_ticks "${tp[@]}")
-            result=$(wrk -t2 -c"$conns" -d"${DURATION}s" --latency "http://127.0.0.1:$(port_of $target)/")
+            result=$(wrk -t2 -c"$conns" -d"${DURATION}s" --latency -H "X-Api-Key: $API_KEY" "$(url_of $target)")
             after=$(cpu_ticks "${tp[@]}")
             rps=$(awk '/^Requests\/sec/ {print $2}' <<< "$result")
             total=$(awk '/requests in/ {print $1}' <<< "$result")
