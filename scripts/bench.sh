@@ -14,10 +14,15 @@
 #
 #   scripts/bench.sh                   # BENCH_DURATION=10 BENCH_REPS=3 by default
 #   BENCH_BASELINE=763e953 scripts/bench.sh
+#   BENCH_PIN=1 BENCH_TARGETS="portico portico-base" BENCH_BASELINE=763e953 scripts/bench.sh
 #
 # Writes bench-results/raw.jsonl, bench-results/results.json and prints a
-# markdown table (the one in BENCHMARKS.md). Nothing is pinned: wrk, the proxy
-# and the backends share the machine's cores, the same way for every proxy.
+# markdown table (the one in BENCHMARKS.md). By default nothing is pinned:
+# wrk, the proxy and the backends share the machine's cores, the same way for
+# every proxy. BENCH_PIN=1 puts the proxies on the last core and wrk, the
+# backends and Consul on the others: each proxy is then held to one core, so
+# its request rate is its CPU cost per request, with less scheduling noise
+# (for comparing two Portico builds). BENCH_TARGETS picks and orders targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +35,13 @@ B1=28101 B2=28102 B3=28103
 PORTICO=28080 ADMIN=28090 NGINX=28081 HAPROXY=28082 CONSUL_PORT=28500 BASE=28083 BASE_ADMIN=28093
 BASELINE=${BENCH_BASELINE:-}
 API_KEY=bench-key-0123456789abcdef
-TARGETS="direct portico portico-edge portico-cached nginx haproxy"
+TARGETS=${BENCH_TARGETS:-"direct portico portico-edge portico-cached nginx haproxy"}
+LAST_CPU=$(($(nproc) - 1))
+if [ "${BENCH_PIN:-0}" = 1 ]; then
+    PROXY_CPUS=(taskset -c "$LAST_CPU") LOAD_CPUS=(taskset -c "0-$((LAST_CPU - 1))")
+else
+    PROXY_CPUS=() LOAD_CPUS=()
+fi
 
 missing=()
 for tool in nginx haproxy wrk; do command -v "$tool" > /dev/null || missing+=("$tool"); done
@@ -50,7 +61,7 @@ if [ -n "$BASELINE" ]; then
     git worktree add -f --detach target/bench-baseline-src "$BASELINE" > /dev/null
     (cd target/bench-baseline-src && CARGO_TARGET_DIR=../bench-baseline cargo build --release --locked -p portico)
     git worktree remove --force target/bench-baseline-src
-    TARGETS="$TARGETS portico-base"
+    case " $TARGETS " in *" portico-base "*) ;; *) TARGETS="$TARGETS portico-base" ;; esac
 fi
 
 pids=()
@@ -75,13 +86,13 @@ wait_http() { # wait_http URL TEXT
 }
 
 render scripts/bench/nginx-backends.conf 0 > "$WORK/backends.conf"
-nginx -c "$WORK/backends.conf" -e "$WORK/backends.error.log"
+"${LOAD_CPUS[@]}" nginx -c "$WORK/backends.conf" -e "$WORK/backends.error.log"
 render scripts/bench/nginx-proxy.conf $NGINX > "$WORK/nginx-proxy.conf"
-nginx -c "$WORK/nginx-proxy.conf" -e "$WORK/nginx-proxy.error.log"
+"${PROXY_CPUS[@]}" nginx -c "$WORK/nginx-proxy.conf" -e "$WORK/nginx-proxy.error.log"
 render scripts/bench/haproxy.cfg $HAPROXY > "$WORK/haproxy.cfg"
-haproxy -D -f "$WORK/haproxy.cfg"
+"${PROXY_CPUS[@]}" haproxy -D -f "$WORK/haproxy.cfg"
 
-"$CONSUL" agent -dev -log-level=error -node=bench -data-dir="$WORK/consul" -http-port=$CONSUL_PORT \
+"${LOAD_CPUS[@]}" "$CONSUL" agent -dev -log-level=error -node=bench -data-dir="$WORK/consul" -http-port=$CONSUL_PORT \
     -dns-port=-1 -grpc-port=-1 -grpc-tls-port=-1 -serf-lan-port=28301 -serf-wan-port=28302 -server-port=28300 \
     > "$WORK/consul.log" 2>&1 &
 pids+=($!)
@@ -99,7 +110,7 @@ register bench '["portico.route=/"]'
 register edge '["portico.route=/edge", "portico.auth=api-key", "portico.rate-limit=100000000/s"]'
 register cached '["portico.route=/cached", "portico.cache=60s"]'
 start_portico() { # start_portico BINARY PORT ADMIN_PORT
-    RUST_LOG=warn PORTICO_ACCESS_LOG=false PORTICO_API_KEYS="bench=$API_KEY" "$1" --listen "127.0.0.1:$2" \
+    RUST_LOG=warn PORTICO_ACCESS_LOG=false PORTICO_API_KEYS="bench=$API_KEY" "${PROXY_CPUS[@]}" "$1" --listen "127.0.0.1:$2" \
         --admin-listen "127.0.0.1:$3" --consul "http://127.0.0.1:$CONSUL_PORT" > "$WORK/portico-$2.log" 2>&1 &
     pids+=($!)
     wait_http "http://127.0.0.1:$3/admin/routes" '"cached-3"'
@@ -161,7 +172,7 @@ for rep in $(seq "$REPS"); do
         for target in $TARGETS; do
             read -r -a tp <<< "$(target_pids $target)"
             before=$(cpu_ticks "${tp[@]}")
-            result=$(wrk -t2 -c"$conns" -d"${DURATION}s" --latency -H "X-Api-Key: $API_KEY" "$(url_of $target)")
+            result=$("${LOAD_CPUS[@]}" wrk -t2 -c"$conns" -d"${DURATION}s" --latency -H "X-Api-Key: $API_KEY" "$(url_of $target)")
             after=$(cpu_ticks "${tp[@]}")
             rps=$(awk '/^Requests\/sec/ {print $2}' <<< "$result")
             total=$(awk '/requests in/ {print $1}' <<< "$result")
@@ -178,5 +189,6 @@ for rep in $(seq "$REPS"); do
     done
 done
 echo
-echo "Portico idle RSS before the runs is not shown here; see BENCHMARKS.md. Cores: $(nproc), not pinned."
+if [ "${BENCH_PIN:-0}" = 1 ]; then pinning="proxies pinned to CPU $LAST_CPU, load and backends to the rest"; else pinning="not pinned"; fi
+echo "Portico idle RSS before the runs is not shown here; see BENCHMARKS.md. Cores: $(nproc), $pinning."
 python3 scripts/bench/summarize.py "$OUT/raw.jsonl" "$OUT/results.json" | tee "$OUT/table.md"

@@ -107,7 +107,9 @@ impl Gateway {
             request.headers_mut().remove(&X_AUTH_SUBJECT);
         }
         if route.options.has_policies() {
-            return self.with_policies(request, &route, &path, conn, exchange).await;
+            // Boxed, so the state of the policy path (cache lookups, coalescing)
+            // does not enlarge every request's future on routes without policies.
+            return Box::pin(self.with_policies(request, &route, &path, conn, exchange)).await;
         }
         self.forward(request, &route, &path, conn, exchange).await
     }

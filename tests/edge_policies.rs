@@ -246,3 +246,30 @@ async fn a_key_whose_answer_is_uncacheable_stops_queueing_requests() {
     assert!(second.join_all().await.iter().all(|s| *s == 200));
     assert_eq!(e.backends[0].requests(), 10);
 }
+
+#[tokio::test]
+async fn a_304_to_a_conditional_request_does_not_spoil_the_key() {
+    let e = edge(&[("catalog", &["portico.cache=true"])], &[]).await;
+    let p = &e.portico;
+    let conditional = p
+        .http
+        .get(p.url("/catalog/items"))
+        .header("if-none-match", "\"v1\"")
+        .header("x-reply-status", "304")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(conditional.status(), 304);
+    let verdicts = plain_verdicts(p, 2).await;
+    assert_eq!(verdicts, vec!["MISS", "HIT"], "the plain GET after a 304 is stored as usual");
+}
+
+/// `X-Cache` of `n` plain GETs of `/catalog/items` (max-age=60), one after another.
+async fn plain_verdicts(p: &Portico, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let r = p.http.get(p.url("/catalog/items")).header("x-reply-cache-control", "max-age=60").send().await;
+        out.push(r.expect("answer").headers()["x-cache"].to_str().expect("ascii").to_string());
+    }
+    out
+}

@@ -141,3 +141,23 @@ async fn the_plain_listener_redirects_to_https_when_asked() {
     assert_eq!(response.headers()["location"], format!("https://shop.test:{port}/web/cart?id=7").as_str());
     assert_eq!(backend.requests(), 0, "nothing was served in plain HTTP");
 }
+
+#[tokio::test]
+async fn plain_http_or_garbage_on_the_tls_port_is_dropped_and_service_goes_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_keep, path) = dir();
+    let a = cert(&path, "a", &["a.test"]);
+    let (_consul, backend, portico) = start(&[&a], false).await;
+    let tls = portico.tls_addr.expect("tls");
+    for junk in [&b"GET /web/x HTTP/1.1\r\nHost: a.test\r\n\r\n"[..], &[0x16, 0x03, 0x01, 0xff, 0xff, 0, 0, 0][..]] {
+        let mut stream = TcpStream::connect(tls).await.expect("connect");
+        stream.write_all(junk).await.expect("write");
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "the connection is closed, not left hanging");
+        assert!(!String::from_utf8_lossy(&buf).contains("HTTP/1.1 200"), "nothing served without TLS");
+    }
+    assert_eq!(backend.requests(), 0);
+    let mut sender = http1(connect(&portico, "a.test", &[&a], &[b"http/1.1"]).await).await;
+    assert_eq!(get(&mut sender, "a.test", "/web/after").await.0, 200);
+}

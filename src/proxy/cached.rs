@@ -51,7 +51,10 @@ impl Gateway {
                 return Ok(hit.response(head_only, "HIT"));
             }
         }
-        if head_only || cache.is_pass(&key).await {
+        // HEAD, range and conditional requests may be answered from the cache,
+        // but on a miss they go upstream alone: their 206 or 304 is no answer
+        // for anyone else, and must not mark the key uncacheable.
+        if head_only || !plain(request.headers()) || cache.is_pass(&key).await {
             return self.forward_marked(request, route, path, conn, exchange, "MISS").await;
         }
         // A request that asks for a fresh answer neither waits for nor leads others.
@@ -143,6 +146,18 @@ fn land(leader: Option<flight::Leader<'_>>, landing: Landing) {
     if let Some(leader) = leader {
         leader.land(landing);
     }
+}
+
+/// No `Range` and no precondition: an answer to this request is an answer for anyone.
+fn plain(headers: &HeaderMap) -> bool {
+    const SPECIAL: [header::HeaderName; 5] = [
+        header::RANGE,
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+        header::IF_MATCH,
+        header::IF_UNMODIFIED_SINCE,
+    ];
+    !SPECIAL.iter().any(|name| headers.contains_key(name))
 }
 
 fn cache_key(route: &Arc<Route>, path: &str, request: &Request<Incoming>) -> CacheKey {

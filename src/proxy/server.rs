@@ -100,7 +100,6 @@ async fn serve_with<H: Handler>(
         .max_concurrent_streams(256)
         .max_header_list_size(settings.max_header_bytes as u32)
         .keep_alive_interval(Some(Duration::from_secs(30)));
-    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(settings.max_connections));
     loop {
@@ -127,27 +126,67 @@ async fn serve_with<H: Handler>(
             let handler = Arc::clone(&handler);
             async move { Ok::<_, Infallible>(handler.call(request, conn).await) }
         });
-        let (builder, watcher, tls) = (Arc::clone(&builder), graceful.watcher(), tls.clone());
-        let handshake_timeout = settings.header_read_timeout;
-        tokio::spawn(async move {
-            let result = match tls {
-                None => watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service)).await,
-                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => {
-                        watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service)).await
+        // Plain and TLS connections are separate tasks: a plain connection's
+        // task must not carry the (much larger) TLS state, which would cost
+        // cache misses on every request once there are hundreds of connections.
+        match &tls {
+            None => {
+                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, %client, "connection ended with an error");
                     }
-                    Ok(Err(error)) => Err(format!("TLS handshake failed: {error}").into()),
-                    Err(_) => Err("TLS handshake timed out".into()),
-                },
-            };
-            if let Err(error) = result {
-                tracing::debug!(%error, %client, "connection ended with an error");
+                    drop(slot);
+                });
             }
-            drop(slot);
-        });
+            Some(acceptor) => {
+                let secure = Secure {
+                    acceptor: acceptor.clone(),
+                    builder: builder.clone(),
+                    timeout: settings.header_read_timeout,
+                };
+                tokio::spawn(secure.serve(stream, service, graceful.watcher(), client, slot));
+            }
+        }
     }
     drop(listener);
     drain(graceful, settings.grace).await;
+}
+
+/// What a TLS connection's task needs: the handshake, then the same server.
+struct Secure {
+    acceptor: TlsAcceptor,
+    builder: auto::Builder<TokioExecutor>,
+    timeout: Duration,
+}
+
+impl Secure {
+    async fn serve<S>(
+        self,
+        stream: tokio::net::TcpStream,
+        service: S,
+        watcher: hyper_util::server::graceful::Watcher,
+        client: SocketAddr,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) where
+        S: hyper::service::Service<Request<Incoming>, Response = Response<ProxyBody>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let result = match tokio::time::timeout(self.timeout, self.acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => {
+                let connection = self.builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                watcher.watch(connection).await
+            }
+            Ok(Err(error)) => Err(format!("TLS handshake failed: {error}").into()),
+            Err(_) => Err("TLS handshake timed out".into()),
+        };
+        if let Err(error) = result {
+            tracing::debug!(%error, %client, "TLS connection ended with an error");
+        }
+        drop(slot);
+    }
 }
 
 /// Answers a connection over the limit with a 503 and closes it.

@@ -9,7 +9,8 @@
 //! - anything else → JSON with the instance, path, request headers and the
 //!   request's number;
 //! - a request header `X-Reply-<Name>: value` comes back as `<Name>: value`
-//!   (how tests make an instance send `Cache-Control`, `Vary`, `Set-Cookie`).
+//!   (how tests make an instance send `Cache-Control`, `Vary`, `Set-Cookie`),
+//!   and `X-Reply-Status: 304` sets the status.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -157,8 +158,17 @@ async fn answer(
     let mut response = respond(&id, StatusCode::OK, full(body.to_string()));
     for (name, value) in request.headers() {
         let reply = name.as_str().strip_prefix("x-reply-").and_then(|n| http::HeaderName::try_from(n).ok());
-        if let Some(reply) = reply {
-            response.headers_mut().append(reply, value.clone());
+        match reply {
+            Some(reply) if reply == "status" => {
+                let status = value.to_str().ok().and_then(|v| v.parse::<u16>().ok());
+                if let Some(status) = status.and_then(|s| StatusCode::from_u16(s).ok()) {
+                    *response.status_mut() = status;
+                }
+            }
+            Some(reply) => {
+                response.headers_mut().append(reply, value.clone());
+            }
+            None => {}
         }
     }
     Ok(response)
