@@ -35,6 +35,15 @@ use headers::RequestIds;
 pub use policies::Policies;
 use server::Conn;
 
+/// One request past routing: where it goes, whom from, and what records it.
+struct Leg<'a> {
+    route: &'a Arc<Route>,
+    /// The normalized path.
+    path: &'a str,
+    conn: Conn,
+    exchange: &'a mut Exchange,
+}
+
 /// Everything the request path needs, shared by all connections.
 pub struct Gateway {
     /// The current routing snapshot.
@@ -109,22 +118,15 @@ impl Gateway {
         if route.options.has_policies() {
             // Boxed, so the state of the policy path (cache lookups, coalescing)
             // does not enlarge every request's future on routes without policies.
-            return Box::pin(self.with_policies(request, &route, &path, conn, exchange)).await;
+            return Box::pin(self.with_policies(request, Leg { route: &route, path: &path, conn, exchange })).await;
         }
-        self.forward(request, &route, &path, conn, exchange).await
+        self.forward(request, Leg { route: &route, path: &path, conn, exchange }).await
     }
 
     /// Picks an instance and sends the request (retrying when safe).
-    async fn forward(
-        &self,
-        request: Request<Incoming>,
-        route: &Route,
-        path: &str,
-        conn: Conn,
-        exchange: &mut Exchange,
-    ) -> Result<Response<ProxyBody>, ProxyError> {
-        let upstream_path = forward::upstream_path(path, route);
-        self.upstreams.send(request, &upstream_path, route, conn, &self.settings, exchange).await
+    async fn forward(&self, request: Request<Incoming>, leg: Leg<'_>) -> Result<Response<ProxyBody>, ProxyError> {
+        let upstream_path = forward::upstream_path(leg.path, leg.route);
+        self.upstreams.send(request, &upstream_path, leg.route, leg.conn, &self.settings, leg.exchange).await
     }
 
     /// Loads the snapshot, matches, and lets go of the snapshot at once.

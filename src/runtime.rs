@@ -84,64 +84,90 @@ pub async fn run_with_reload(
         Some(tls) => Some(Certificates::load(tls.certificates.clone())?),
         None => None,
     };
+    let acceptor = certificates.as_ref().map(|c| c.acceptor()).transpose()?;
     let policies = Arc::new(policies(&config)?);
-    let client = Client::new(&config.consul)?;
-    let shared: Shared = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
-    let statuses = Statuses::default();
-    let (tx, rx) = mpsc::channel(1024);
-    let metrics = Arc::new(Metrics::default());
-    let builder = Builder::holding(
-        config.routes.clone(),
-        shared.clone(),
-        config.consul.coalesce,
-        metrics.clone(),
-        config.consul.reset_grace,
-    );
-    let builder = tokio::spawn(builder.run(rx));
-    let pinned: BTreeSet<String> = config.routes.iter().map(|r| r.service.clone()).collect();
-    let discovery = Discovery { client, settings: config.consul.clone(), updates: tx, statuses: statuses.clone() };
-    let discovery = tokio::spawn(discovery.run(pinned, stop.clone()));
-
+    let control = ControlPlane::start(&config, stop.clone())?;
+    tokio::spawn(Arc::clone(&policies.limiters).run_sweeper(config.edge.rate_limit.sweep_interval, stop.clone()));
+    tokio::spawn(reload_on(reload, Arc::clone(&policies), certificates, stop.clone()));
     let server = ServerSettings {
         header_read_timeout: config.proxy.header_read_timeout,
         grace: config.proxy.shutdown_grace,
         max_connections: config.proxy.max_connections,
         max_header_bytes: config.proxy.max_header_bytes,
     };
-    tokio::spawn(Arc::clone(&policies.limiters).run_sweeper(config.edge.rate_limit.sweep_interval, stop.clone()));
-    tokio::spawn(reload_on(reload, Arc::clone(&policies), certificates.clone(), stop.clone()));
-    let tls_gateway = Arc::new(Gateway::new(shared.clone(), config.proxy.clone(), Arc::clone(&policies)));
-    let mut gateway = Gateway::new(shared.clone(), config.proxy.clone(), Arc::clone(&policies));
-    if let (Some(tls), Some(listener)) = (&config.edge.tls, &listeners.tls) {
-        if tls.redirect_http {
-            gateway = gateway.redirect_to_https(listener.local_addr().map_or(tls.listen.port(), |a| a.port()));
-        }
-    }
-    let gateway = Arc::new(gateway);
-    let traffic = Traffic::default();
-    tokio::spawn(traffic.clone().run(shared.clone(), stop.clone()));
-    let admin =
-        Arc::new(Admin { snapshot: shared, statuses, metrics, traffic, token: config.admin_token.clone(), policies });
-    tracing::info!(listen = %addr(&listeners.proxy), admin = %addr(&listeners.admin), consul = %config.consul.address, "portico started");
-    let public = tokio::spawn(serve(listeners.proxy, gateway, server.clone(), stop.clone()));
-    let secure = match (listeners.tls, &certificates) {
-        (Some(listener), Some(certificates)) => {
-            let acceptor = certificates.acceptor()?;
-            tracing::info!(tls_listen = %addr(&listener), "HTTPS listener started");
-            Some(tokio::spawn(serve_tls(listener, tls_gateway, server.clone(), acceptor, stop.clone())))
+    let gateway = |redirect: Option<u16>| {
+        let gateway = Gateway::new(control.shared.clone(), config.proxy.clone(), Arc::clone(&policies));
+        Arc::new(match redirect {
+            Some(port) => gateway.redirect_to_https(port),
+            None => gateway,
+        })
+    };
+    let redirect = match (&config.edge.tls, &listeners.tls) {
+        (Some(tls), Some(listener)) if tls.redirect_http => {
+            Some(listener.local_addr().map_or(tls.listen.port(), |a| a.port()))
         }
         _ => None,
     };
-    let admin = tokio::spawn(serve(listeners.admin, admin, server, stop.clone()));
-    let _ = public.await;
-    if let Some(secure) = secure {
-        let _ = secure.await;
+    tracing::info!(listen = %addr(&listeners.proxy), admin = %addr(&listeners.admin), consul = %config.consul.address, "portico started");
+    let mut servers = vec![tokio::spawn(serve(listeners.proxy, gateway(redirect), server.clone(), stop.clone()))];
+    if let (Some(listener), Some(acceptor)) = (listeners.tls, acceptor) {
+        tracing::info!(tls_listen = %addr(&listener), "HTTPS listener started");
+        servers.push(tokio::spawn(serve_tls(listener, gateway(None), server.clone(), acceptor, stop.clone())));
     }
-    let _ = admin.await;
-    let _ = discovery.await;
-    builder.abort();
+    let admin = Arc::new(control.admin(config.admin_token.clone(), policies, &stop));
+    servers.push(tokio::spawn(serve(listeners.admin, admin, server, stop.clone())));
+    for server in servers {
+        let _ = server.await;
+    }
+    control.stop().await;
     tracing::info!("portico stopped");
     Ok(())
+}
+
+/// Discovery, the snapshot builder and what they publish.
+struct ControlPlane {
+    shared: Shared,
+    statuses: Statuses,
+    metrics: Arc<Metrics>,
+    builder: tokio::task::JoinHandle<()>,
+    discovery: tokio::task::JoinHandle<()>,
+}
+
+impl ControlPlane {
+    /// Starts watching Consul and building snapshots.
+    fn start(config: &Config, stop: CancellationToken) -> Result<ControlPlane, StartError> {
+        let client = Client::new(&config.consul)?;
+        let shared: Shared = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
+        let statuses = Statuses::default();
+        let (tx, rx) = mpsc::channel(1024);
+        let metrics = Arc::new(Metrics::default());
+        let builder = Builder::holding(
+            config.routes.clone(),
+            shared.clone(),
+            config.consul.coalesce,
+            metrics.clone(),
+            config.consul.reset_grace,
+        );
+        let builder = tokio::spawn(builder.run(rx));
+        let pinned: BTreeSet<String> = config.routes.iter().map(|r| r.service.clone()).collect();
+        let discovery = Discovery { client, settings: config.consul.clone(), updates: tx, statuses: statuses.clone() };
+        let discovery = tokio::spawn(discovery.run(pinned, stop));
+        Ok(ControlPlane { shared, statuses, metrics, builder, discovery })
+    }
+
+    /// The admin endpoints over this control plane, with the traffic sampler running.
+    fn admin(&self, token: Option<String>, policies: Arc<Policies>, stop: &CancellationToken) -> Admin {
+        let traffic = Traffic::default();
+        tokio::spawn(traffic.clone().run(self.shared.clone(), stop.clone()));
+        let (snapshot, statuses, metrics) = (self.shared.clone(), self.statuses.clone(), self.metrics.clone());
+        Admin { snapshot, statuses, metrics, traffic, token, policies }
+    }
+
+    /// Waits for discovery to stop (it follows the stop token), then ends the builder.
+    async fn stop(self) {
+        let _ = self.discovery.await;
+        self.builder.abort();
+    }
 }
 
 /// The shared policy state, with keys loaded (a bad key file stops start-up).

@@ -15,9 +15,7 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::error::ProxyError;
-use super::exchange::Exchange;
-use super::server::Conn;
-use super::{Gateway, ProxyBody};
+use super::{Gateway, Leg, ProxyBody};
 use crate::cache::control::{freshness, request_rules};
 use crate::cache::{flight, vary_values, CacheKey, Landing, Role, Stored, X_CACHE};
 use crate::metrics::EdgeOutcome;
@@ -29,24 +27,22 @@ impl Gateway {
     pub(super) async fn cached(
         &self,
         request: Request<Incoming>,
-        route: &Arc<Route>,
-        path: &str,
-        conn: Conn,
-        exchange: &mut Exchange,
+        leg: Leg<'_>,
         spec: CacheSpec,
     ) -> Result<Response<ProxyBody>, ProxyError> {
+        let route = leg.route;
         let cache = &self.policies.cache;
         let rules = request_rules(request.headers());
         let credentials = self.has_credentials(request.headers());
         let head_only = request.method() == Method::HEAD;
         if rules.bypass {
             route.metrics.edge(EdgeOutcome::CacheBypass);
-            return self.forward_marked(request, route, path, conn, exchange, "BYPASS").await;
+            return self.forward_marked(request, leg, "BYPASS").await;
         }
-        let key = cache_key(route, path, &request);
+        let key = cache_key(route, leg.path, &request);
         if !rules.revalidate {
             if let Some(hit) = cache.lookup(&key, request.headers(), credentials).await {
-                exchange.status = hit.status.as_u16();
+                leg.exchange.status = hit.status.as_u16();
                 route.metrics.edge(EdgeOutcome::CacheHit);
                 return Ok(hit.response(head_only, "HIT"));
             }
@@ -55,7 +51,7 @@ impl Gateway {
         // but on a miss they go upstream alone: their 206 or 304 is no answer
         // for anyone else, and must not mark the key uncacheable.
         if head_only || !plain(request.headers()) || cache.is_pass(&key).await {
-            return self.forward_marked(request, route, path, conn, exchange, "MISS").await;
+            return self.forward_marked(request, leg, "MISS").await;
         }
         // A request that asks for a fresh answer neither waits for nor leads others.
         let leader = if rules.revalidate {
@@ -65,17 +61,17 @@ impl Gateway {
                 Role::Leader(leader) => Some(leader),
                 Role::Follower(slot) => {
                     if let Some(hit) = follow(slot, cache.settings.lock_timeout, request.headers(), credentials).await {
-                        exchange.status = hit.status.as_u16();
+                        leg.exchange.status = hit.status.as_u16();
                         route.metrics.edge(EdgeOutcome::CacheHit);
                         return Ok(hit.response(false, "HIT"));
                     }
-                    return self.forward_marked(request, route, path, conn, exchange, "MISS").await;
+                    return self.forward_marked(request, leg, "MISS").await;
                 }
             }
         };
         route.metrics.edge(EdgeOutcome::CacheMiss);
         let request_headers = request.headers().clone();
-        let response = self.forward(request, route, path, conn, exchange).await?;
+        let response = self.forward(request, leg).await?;
         let (status, headers) = (response.status(), response.headers());
         let fits = fits(headers, cache.settings.max_object_bytes);
         if !fits || freshness(status, headers, false, spec.default_ttl).is_none() {
@@ -114,16 +110,13 @@ impl Gateway {
     async fn forward_marked(
         &self,
         request: Request<Incoming>,
-        route: &Arc<Route>,
-        path: &str,
-        conn: Conn,
-        exchange: &mut Exchange,
+        leg: Leg<'_>,
         verdict: &'static str,
     ) -> Result<Response<ProxyBody>, ProxyError> {
         if verdict == "MISS" {
-            route.metrics.edge(EdgeOutcome::CacheMiss);
+            leg.route.metrics.edge(EdgeOutcome::CacheMiss);
         }
-        Ok(marked(self.forward(request, route, path, conn, exchange).await?, verdict))
+        Ok(marked(self.forward(request, leg).await?, verdict))
     }
 
     /// `Authorization` or an API key: answers to such requests are private

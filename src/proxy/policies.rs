@@ -11,14 +11,11 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
 use super::error::ProxyError;
-use super::exchange::Exchange;
-use super::server::Conn;
-use super::{Gateway, ProxyBody};
+use super::{Gateway, Leg, ProxyBody};
 use crate::auth::{Authenticator, X_AUTH_SUBJECT};
 use crate::cache::ResponseCache;
 use crate::metrics::EdgeOutcome;
 use crate::ratelimit::{ClientKey, Limiters, TrustedProxies};
-use crate::snapshot::Route;
 
 /// The shared state behind every route's policies.
 pub struct Policies {
@@ -33,11 +30,9 @@ impl Gateway {
     pub(super) async fn with_policies(
         &self,
         mut request: Request<Incoming>,
-        route: &Arc<Route>,
-        path: &str,
-        conn: Conn,
-        exchange: &mut Exchange,
+        leg: Leg<'_>,
     ) -> Result<Response<ProxyBody>, ProxyError> {
+        let (route, conn) = (leg.route, leg.conn);
         let options = route.options;
         let policies = &self.policies;
         let subject = match options.auth {
@@ -70,8 +65,8 @@ impl Gateway {
         };
         let cacheable = matches!(*request.method(), Method::GET | Method::HEAD);
         let mut response = match options.cache {
-            Some(spec) if cacheable => self.cached(request, route, path, conn, exchange, spec).await?,
-            _ => self.forward(request, route, path, conn, exchange).await?,
+            Some(spec) if cacheable => self.cached(request, leg, spec).await?,
+            _ => self.forward(request, leg).await?,
         };
         if let Some(decision) = decision {
             decision.write_headers(response.headers_mut());
