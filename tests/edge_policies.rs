@@ -101,7 +101,9 @@ async fn the_identity_goes_upstream_and_a_forged_subject_is_stripped() {
     assert_eq!(by_jwt.status(), 200);
     assert_eq!(json_of(by_jwt).await["headers"]["x-auth-subject"], "alice");
     let by_key = p.http.get(p.url("/orders")).header("x-api-key", OPS_KEY).send().await.expect("answer");
-    assert_eq!(json_of(by_key).await["headers"]["x-auth-subject"], "ops");
+    let seen = json_of(by_key).await;
+    assert_eq!(seen["headers"]["x-auth-subject"], "ops");
+    assert_eq!(seen["headers"]["x-api-key"], Value::Null, "the key itself stays at the gateway");
     let forged = p.http.get(p.url("/plain")).header("x-auth-subject", "admin").send().await.expect("answer");
     assert_eq!(forged.status(), 200);
     assert_eq!(json_of(forged).await["headers"]["x-auth-subject"], Value::Null, "stripped on every route");
@@ -272,4 +274,21 @@ async fn plain_verdicts(p: &Portico, n: usize) -> Vec<String> {
         out.push(r.expect("answer").headers()["x-cache"].to_str().expect("ascii").to_string());
     }
     out
+}
+
+#[tokio::test]
+async fn on_an_authenticated_cached_route_only_public_answers_are_shared() {
+    let e = edge(&[("reports", &["portico.auth=api-key", "portico.cache=true"])], &[]).await;
+    let p = &e.portico;
+    let get = |cc: &'static str| {
+        p.http.get(p.url("/reports/daily")).header("x-api-key", OPS_KEY).header("x-reply-cache-control", cc).send()
+    };
+    let verdict = |r: reqwest::Response| r.headers()["x-cache"].to_str().expect("ascii").to_string();
+    let private = [verdict(get("max-age=60").await.expect("answer")), verdict(get("max-age=60").await.expect("answer"))];
+    assert_eq!(private, ["MISS", "MISS"], "an answer to a keyed request is not shared unless public");
+    let public = [
+        verdict(get("public, max-age=60").await.expect("answer")),
+        verdict(get("public, max-age=60").await.expect("answer")),
+    ];
+    assert_eq!(public, ["MISS", "HIT"]);
 }

@@ -29,11 +29,11 @@ impl Gateway {
         request: Request<Incoming>,
         leg: Leg<'_>,
         spec: CacheSpec,
+        credentials: bool,
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let route = leg.route;
         let cache = &self.policies.cache;
         let rules = request_rules(request.headers());
-        let credentials = self.has_credentials(request.headers());
         let head_only = request.method() == Method::HEAD;
         if rules.bypass {
             route.metrics.edge(EdgeOutcome::CacheBypass);
@@ -117,12 +117,6 @@ impl Gateway {
             leg.route.metrics.edge(EdgeOutcome::CacheMiss);
         }
         Ok(marked(self.forward(request, leg).await?, verdict))
-    }
-
-    /// `Authorization` or an API key: answers to such requests are private
-    /// unless the response says `public`.
-    fn has_credentials(&self, headers: &HeaderMap) -> bool {
-        headers.contains_key(header::AUTHORIZATION) || headers.contains_key(self.policies.auth.api_keys.header())
     }
 }
 

@@ -3,7 +3,9 @@
 //!
 //! A route without policies never enters this module: [`super::Gateway`]
 //! checks one flag and forwards. Every refusal here happens before any
-//! upstream work.
+//! upstream work. Whether the request carried credentials is read before
+//! authentication removes the API key, so the cache still treats it as a
+//! request with credentials.
 
 use std::sync::Arc;
 
@@ -26,6 +28,12 @@ pub struct Policies {
 }
 
 impl Gateway {
+    /// `Authorization` or an API key: answers to such requests are private
+    /// unless the response says `public`.
+    fn has_credentials(&self, headers: &http::HeaderMap) -> bool {
+        headers.contains_key(http::header::AUTHORIZATION) || headers.contains_key(self.policies.auth.api_keys.header())
+    }
+
     /// Applies `route`'s policies, then forwards (possibly through the cache).
     pub(super) async fn with_policies(
         &self,
@@ -35,6 +43,7 @@ impl Gateway {
         let (route, conn) = (leg.route, leg.conn);
         let options = route.options;
         let policies = &self.policies;
+        let credentials = self.has_credentials(request.headers());
         let subject = match options.auth {
             Some(scheme) => {
                 let subject = policies.auth.authenticate(scheme, request.headers()).map_err(|denied| {
@@ -42,6 +51,10 @@ impl Gateway {
                     ProxyError::Unauthorized { denied, api_key_header: policies.auth.api_keys.header().clone() }
                 })?;
                 route.metrics.edge(EdgeOutcome::AuthAllowed);
+                // The API key is a secret between client and gateway; the
+                // instance gets the identity instead (a bearer token is kept:
+                // its claims are meant for the instance too).
+                request.headers_mut().remove(policies.auth.api_keys.header());
                 request.headers_mut().insert(X_AUTH_SUBJECT.clone(), subject.clone());
                 Some(subject)
             }
@@ -65,7 +78,7 @@ impl Gateway {
         };
         let cacheable = matches!(*request.method(), Method::GET | Method::HEAD);
         let mut response = match options.cache {
-            Some(spec) if cacheable => self.cached(request, leg, spec).await?,
+            Some(spec) if cacheable => self.cached(request, leg, spec, credentials).await?,
             _ => self.forward(request, leg).await?,
         };
         if let Some(decision) = decision {
