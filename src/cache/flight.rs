@@ -84,3 +84,8 @@ impl Drop for Leader<'_> {
 pub async fn wait(mut slot: Slot) -> Option<Landing> {
     slot.wait_for(Option::is_some).await.ok().and_then(|v| v.clone())
 }
+
+/// Waits for the leader at most `timeout`; `None` if it gave up or took longer.
+pub async fn wait_at_most(slot: Slot, timeout: std::time::Duration) -> Option<Landing> {
+    tokio::time::timeout(timeout, wait(slot)).await.ok().flatten()
+}

@@ -111,3 +111,18 @@ async fn a_leader_that_gives_up_releases_its_followers() {
     assert!(flight::wait(slot).await.is_none());
     assert!(matches!(flights.join(&k), Role::Leader(_)), "the next miss leads a new flight");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_follower_stops_waiting_after_the_lock_timeout() {
+    let flights = Flights::default();
+    let k = key("/p", "/slow");
+    let Role::Leader(leader) = flights.join(&k) else { panic!("first is leader") };
+    let Role::Follower(slot) = flights.join(&k) else { panic!("second follows") };
+    let started = Instant::now();
+    let waiting = tokio::spawn(flight::wait_at_most(slot, Duration::from_secs(5)));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(!waiting.is_finished(), "still waiting at 4 s");
+    assert!(waiting.await.expect("task").is_none(), "gave up without an answer");
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+    drop(leader);
+}

@@ -122,7 +122,7 @@ impl Gateway {
 
 /// Waits up to `timeout` for the leader; its stored answer, if it serves this request.
 async fn follow(slot: flight::Slot, timeout: Duration, request: &HeaderMap, credentials: bool) -> Option<Arc<Stored>> {
-    let landing = tokio::time::timeout(timeout, flight::wait(slot)).await.ok().flatten();
+    let landing = flight::wait_at_most(slot, timeout).await;
     match landing {
         Some(Landing::Stored(stored)) if stored.serves(request, credentials, Instant::now()) => Some(stored),
         _ => None,
