@@ -64,7 +64,7 @@ impl Limiters {
     pub fn check(&self, route: &Arc<str>, spec: RateSpec, client: ClientKey) -> Decision {
         let limiter = self.limiter(spec);
         let key = (Arc::clone(route), client);
-        let interval = spec.period / spec.count;
+        let interval = spec.period.checked_div(spec.count).unwrap_or(spec.period);
         match limiter.check_key(&key) {
             Ok(state) => {
                 let remaining = state.remaining_burst_capacity();
@@ -133,7 +133,7 @@ impl Limiters {
 }
 
 fn keyed(spec: RateSpec) -> Keyed {
-    let interval = (spec.period / spec.count).max(Duration::from_nanos(1));
+    let interval = (spec.period.checked_div(spec.count).unwrap_or(spec.period)).max(Duration::from_nanos(1));
     let burst = NonZeroU32::new(spec.burst).unwrap_or(NonZeroU32::MIN);
     let quota = Quota::with_period(interval).unwrap_or(Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
     RateLimiter::dashmap_with_clock(quota, TokioClock).with_middleware::<StateInformationMiddleware>()

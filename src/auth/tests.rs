@@ -203,3 +203,23 @@ fn a_missing_key_file_is_an_error_naming_it() {
     let error = JwtVerifier::new(settings).err().expect("refused");
     assert!(error.to_string().contains("/nonexistent/jwt.pem"), "{error}");
 }
+
+#[test]
+fn odd_authorization_headers_are_refused_without_a_panic() {
+    let auth = authenticator(secret_settings());
+    let good = hs256(json!({"sub": "alice", "exp": now() + 60}));
+    let mut lower = HeaderMap::new();
+    lower.insert("authorization", format!("bearer {good}").parse().expect("v"));
+    assert!(auth.authenticate(AuthScheme::Jwt, &lower).is_ok(), "the scheme name is case-insensitive");
+    for value in
+        [&b"Bearer"[..], b"Bearer ", b"Basic YWxhZGRpbjpvcGVuc2VzYW1l", b"Bearer \xff\xfe", b"Bearer a.b.c.d.e"]
+    {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", http::HeaderValue::from_bytes(value).expect("bytes"));
+        let denied = auth.authenticate(AuthScheme::Jwt, &h).expect_err("refused");
+        assert!(["missing credentials", "malformed token"].contains(&denied.reason), "{value:?}: {}", denied.reason);
+    }
+    let mut huge = HeaderMap::new();
+    huge.insert("authorization", format!("Bearer {}", "a".repeat(60_000)).parse().expect("v"));
+    assert_eq!(reason(&auth, AuthScheme::Jwt, &huge), "malformed token");
+}
