@@ -98,6 +98,10 @@ async fn over_the_limit_gets_429_with_retry_after_and_ratelimit_headers() {
 async fn an_authenticated_client_is_limited_by_identity_not_address() {
     let e = edge(&[("search", &["portico.auth=any", "portico.rate-limit=2/m"])], &[]).await;
     let p = &e.portico;
+    let routes = p.routes().await;
+    let route = &routes["routes"][0];
+    assert_eq!((route["auth"].as_str(), route["rate_limit"]["count"].as_u64()), (Some("any"), Some(2)));
+    assert_eq!(route["rate_limit"]["period_secs"], 60);
     let as_user = |sub: &str| p.http.get(p.url("/search")).bearer_auth(token(sub, 300)).send();
     let alice: Vec<u16> = [as_user("alice").await, as_user("alice").await, as_user("alice").await]
         .into_iter()

@@ -54,6 +54,12 @@ fn route(route: &Route, rates: &HashMap<&str, f64>) -> Value {
         "source": route.origin,
         "strip_prefix": route.options.strip_prefix,
         "lb": route.options.policy.to_string(),
+        "max_body": route.options.max_body,
+        "auth": route.options.auth.map(|a| a.as_str()),
+        "rate_limit": route.options.rate.map(|r| json!({
+            "count": r.count, "period_secs": r.period.as_secs(), "burst": r.burst,
+        })),
+        "cache": route.options.cache.map(|c| json!({ "default_ttl_secs": c.default_ttl.as_secs_f64() })),
         "instances": instances,
     })
 }

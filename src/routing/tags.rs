@@ -57,6 +57,17 @@ pub enum AuthScheme {
     Any,
 }
 
+impl AuthScheme {
+    /// The name used in tags and config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthScheme::Jwt => "jwt",
+            AuthScheme::ApiKey => "api-key",
+            AuthScheme::Any => "any",
+        }
+    }
+}
+
 impl std::str::FromStr for AuthScheme {
     type Err = String;
     fn from_str(value: &str) -> Result<Self, String> {
