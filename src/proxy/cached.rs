@@ -69,7 +69,22 @@ impl Gateway {
                 }
             }
         };
-        route.metrics.edge(EdgeOutcome::CacheMiss);
+        self.fetch_and_store(request, leg, key, leader, spec, credentials).await
+    }
+
+    /// A miss: forwards, then stores the answer if it may be stored, and
+    /// tells any followers what came of it.
+    async fn fetch_and_store(
+        &self,
+        request: Request<Incoming>,
+        leg: Leg<'_>,
+        key: CacheKey,
+        leader: Option<flight::Leader<'_>>,
+        spec: CacheSpec,
+        credentials: bool,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let cache = &self.policies.cache;
+        leg.route.metrics.edge(EdgeOutcome::CacheMiss);
         let request_headers = request.headers().clone();
         let response = self.forward(request, leg).await?;
         let (status, headers) = (response.status(), response.headers());
