@@ -296,5 +296,10 @@ pub fn parse_duration(what: &'static str, value: &str) -> Result<Duration, Confi
     humantime::parse_duration(value).map_err(|e| invalid(what, value, e))
 }
 
+/// An optional duration setting, or `default` when it is absent.
+fn duration_or(what: &'static str, value: &Option<String>, default: Duration) -> Result<Duration, ConfigError> {
+    value.as_deref().map_or(Ok(default), |v| parse_duration(what, v))
+}
+
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{invalid, parse_duration, Cli, ConfigError};
+use super::{duration_or, invalid, Cli, ConfigError};
 use crate::auth::api_key::{parse_list, DEFAULT_HEADER};
 use crate::auth::JwtSettings;
 use crate::cache::CacheSettings;
@@ -187,8 +187,7 @@ fn auth(file: AuthSection, cli: &Cli) -> Result<AuthSettings, ConfigError> {
     for entry in file.api_key {
         let key = match (entry.key, entry.key_env) {
             (Some(key), None) => key,
-            (None, Some(var)) => std::env::var(&var)
-                .map_err(|_| invalid("auth.api_key.key_env", &var, "environment variable is not set"))?,
+            (None, Some(var)) => env_var("auth.api_key.key_env", &var)?,
             _ => return Err(invalid("auth.api_key", &entry.identity, "give exactly one of key or key_env")),
         };
         api_keys.push((entry.identity, key));
@@ -211,10 +210,7 @@ fn jwt(file: Option<JwtSection>, cli: &Cli) -> Result<Option<JwtSettings>, Confi
     }
     let file = file.unwrap_or_default();
     let secret_from_env = match &file.hs256_secret_env {
-        Some(var) => Some(
-            std::env::var(var)
-                .map_err(|_| invalid("auth.jwt.hs256_secret_env", var, "environment variable is not set"))?,
-        ),
+        Some(var) => Some(env_var("auth.jwt.hs256_secret_env", var)?),
         None => None,
     };
     Ok(Some(JwtSettings {
@@ -224,19 +220,13 @@ fn jwt(file: Option<JwtSection>, cli: &Cli) -> Result<Option<JwtSettings>, Confi
         jwks_file: file.jwks_file,
         issuer: file.issuer,
         audience: file.audience,
-        leeway: match &file.leeway {
-            Some(v) => parse_duration("auth.jwt.leeway", v)?,
-            None => Duration::from_secs(30),
-        },
+        leeway: duration_or("auth.jwt.leeway", &file.leeway, Duration::from_secs(30))?,
     }))
 }
 
 fn rate_limit(file: RateLimitSection) -> Result<RateLimitSettings, ConfigError> {
     let d = RateLimitSettings::default();
-    let sweep_interval = match &file.sweep_interval {
-        Some(v) => parse_duration("rate_limit.sweep_interval", v)?,
-        None => d.sweep_interval,
-    };
+    let sweep_interval = duration_or("rate_limit.sweep_interval", &file.sweep_interval, d.sweep_interval)?;
     if sweep_interval.is_zero() {
         return Err(invalid("rate_limit.sweep_interval", "0", "must be above zero"));
     }
@@ -245,12 +235,15 @@ fn rate_limit(file: RateLimitSection) -> Result<RateLimitSettings, ConfigError> 
 
 fn cache(file: CacheSection) -> Result<CacheSettings, ConfigError> {
     let d = CacheSettings::default();
-    let duration =
-        |what, value: &Option<String>, default| value.as_deref().map_or(Ok(default), |v| parse_duration(what, v));
     Ok(CacheSettings {
         max_bytes: file.max_bytes.unwrap_or(d.max_bytes),
         max_object_bytes: file.max_object_bytes.unwrap_or(d.max_object_bytes),
-        lock_timeout: duration("cache.lock_timeout", &file.lock_timeout, d.lock_timeout)?,
-        pass_ttl: duration("cache.pass_ttl", &file.pass_ttl, d.pass_ttl)?,
+        lock_timeout: duration_or("cache.lock_timeout", &file.lock_timeout, d.lock_timeout)?,
+        pass_ttl: duration_or("cache.pass_ttl", &file.pass_ttl, d.pass_ttl)?,
     })
+}
+
+/// A secret from the environment variable a setting names; unset is an error naming the variable.
+fn env_var(what: &'static str, var: &str) -> Result<String, ConfigError> {
+    std::env::var(var).map_err(|_| invalid(what, var, "environment variable is not set"))
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::edge::{AuthSection, CacheSection, EdgeFile, RateLimitSection, TlsSection};
-use super::{invalid, parse_duration, parse_policy, ConfigError, ConsulSettings, ProxySettings, StaticRoute};
+use super::{duration_or, invalid, parse_policy, ConfigError, ConsulSettings, ProxySettings, StaticRoute};
 use crate::balance::Ejection;
 use crate::routing::tags::{parse_cache, parse_prefix, AuthScheme, RateSpec, RouteOptions};
 
@@ -148,14 +148,6 @@ impl RouteSection {
         }
         Ok(StaticRoute { prefix, service: self.service.trim().to_string(), options })
     }
-}
-
-fn duration_or(
-    what: &'static str,
-    value: &Option<String>,
-    default: std::time::Duration,
-) -> Result<std::time::Duration, ConfigError> {
-    value.as_deref().map_or(Ok(default), |v| parse_duration(what, v))
 }
 
 fn share(what: &'static str, value: Option<f64>, default: f64) -> Result<f64, ConfigError> {

@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::error::ProxyError;
+use super::outbound::declared_length;
 use super::{Gateway, Leg, ProxyBody};
 use crate::cache::control::{freshness, request_rules};
 use crate::cache::{flight, vary_values, CacheKey, Landing, Role, Stored, X_CACHE};
@@ -178,8 +179,7 @@ fn marked(mut response: Response<ProxyBody>, verdict: &'static str) -> Response<
 
 /// False when `Content-Length` already says the body is over the limit.
 fn fits(headers: &HeaderMap, limit: usize) -> bool {
-    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    length.is_none_or(|n| n <= limit as u64)
+    declared_length(headers).is_none_or(|n| n <= limit as u64)
 }
 
 enum Collected {

@@ -108,7 +108,8 @@ impl Outbound {
     }
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
+/// The `Content-Length` a message declares, if it is a number.
+pub(super) fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
