@@ -135,20 +135,16 @@ target_pids() {
         direct) local m; m=$(cat "$WORK/backends.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')" ;;
     esac
 }
-cpu_ticks() { # total utime+stime of the given pids
-    local total=0 pid
+sum_proc() { # sum_proc FILE AWK_PROGRAM PID...: AWK_PROGRAM's number summed over /proc/PID/FILE
+    local file=$1 program=$2 total=0 pid
+    shift 2
     for pid in "$@"; do
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2> /dev/null || echo 0)))
+        total=$((total + $(awk "$program" "/proc/$pid/$file" 2> /dev/null || echo 0)))
     done
     echo "$total"
 }
-peak_rss_kb() {
-    local total=0 pid
-    for pid in "$@"; do
-        total=$((total + $(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2> /dev/null || echo 0)))
-    done
-    echo "$total"
-}
+cpu_ticks() { sum_proc stat '{print $14 + $15}' "$@"; }      # utime + stime
+peak_rss_kb() { sum_proc status '/VmHWM/ {print $2}' "$@"; } # high-water RSS
 url_of() {
     case $1 in
         portico) echo "http://127.0.0.1:$PORTICO/" ;;
