@@ -17,11 +17,13 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod latency;
+
 use crate::discovery::Statuses;
 use crate::snapshot::Snapshot;
+use latency::Latency;
 
 type Labels = Vec<(&'static str, String)>;
-type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
 
 /// Status classes, in label order.
 pub const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -40,7 +42,7 @@ const ERROR_KINDS: [&str; 3] = ["connect", "failed", "timeout"];
 #[derive(Debug, Clone)]
 pub struct RouteMetrics {
     /// Request duration (until the response body ended).
-    pub latency: Histogram,
+    pub latency: Latency,
     /// Per endpoint (same order as the upstream's), per status class.
     pub by_instance: Box<[[Counter; 5]]>,
     /// Requests answered without an instance (503 no instance), per class.
@@ -81,7 +83,7 @@ const EDGE_LABELS: [(&str, &str); 7] = [
 pub struct Metrics {
     registry: Registry,
     requests: Family<Labels, Counter>,
-    latency: Histograms,
+    latency: Family<Labels, Latency>,
     upstream_errors: Family<Labels, Counter>,
     retries: Family<Labels, Counter>,
     ejections: Family<Labels, Counter>,
@@ -99,15 +101,11 @@ pub struct Metrics {
     live: Mutex<HashSet<Labels>>,
 }
 
-fn latency_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
-}
-
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("portico");
         let requests = Family::<Labels, Counter>::default();
-        let latency = Histograms::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let latency = Family::<Labels, Latency>::default();
         let upstream_errors = Family::<Labels, Counter>::default();
         let retries = Family::<Labels, Counter>::default();
         let ejections = Family::<Labels, Counter>::default();

@@ -14,6 +14,7 @@ pub mod forward;
 pub mod headers;
 pub mod outbound;
 pub mod policies;
+pub mod pool;
 pub mod retry;
 pub mod server;
 pub mod upgrade;

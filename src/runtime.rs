@@ -17,7 +17,7 @@ use crate::consul::Client;
 use crate::discovery::{Discovery, Statuses};
 use crate::metrics::Metrics;
 use crate::proxy::server::{serve, serve_tls, Conn, Handler, ServerSettings};
-use crate::proxy::{Gateway, Policies, ProxyBody};
+use crate::proxy::{pool, Gateway, Policies, ProxyBody};
 use crate::ratelimit::Limiters;
 use crate::snapshot::builder::Builder;
 use crate::snapshot::{Shared, Snapshot};
@@ -89,6 +89,7 @@ pub async fn run_with_reload(
     let control = ControlPlane::start(&config, stop.clone())?;
     tokio::spawn(Arc::clone(&policies.limiters).run_sweeper(config.edge.rate_limit.sweep_interval, stop.clone()));
     tokio::spawn(reload_on(reload, Arc::clone(&policies), certificates, stop.clone()));
+    tokio::spawn(pool::sweep(control.shared.clone(), config.proxy.pool_idle_timeout, stop.clone()));
     let server = ServerSettings {
         header_read_timeout: config.proxy.header_read_timeout,
         grace: config.proxy.shutdown_grace,

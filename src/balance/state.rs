@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::proxy::pool::Idle;
+
 /// Live counters of one instance.
 #[derive(Debug)]
 pub struct InstanceState {
@@ -27,6 +29,8 @@ pub struct InstanceState {
     ejections: AtomicU32,
     /// Ejected until this time on [`clock_ms`]; 0 when not ejected.
     ejected_until: AtomicU64,
+    /// Open connections to the instance waiting for a request.
+    pub connections: Idle,
 }
 
 /// Milliseconds on a monotonic clock (tokio's, so paused-clock tests see it move).
@@ -65,6 +69,7 @@ impl Default for InstanceState {
             consecutive: AtomicU32::new(0),
             ejections: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
+            connections: Idle::default(),
         }
     }
 }
@@ -136,6 +141,13 @@ impl InstanceState {
 /// response body, so streamed responses count until their last byte.
 #[derive(Debug)]
 pub struct InFlight(Arc<InstanceState>);
+
+impl InFlight {
+    /// The instance the slot belongs to.
+    pub fn instance(&self) -> &InstanceState {
+        &self.0
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {

@@ -2,7 +2,10 @@
 //!
 //! An upstream body carries the instance's in-flight guard, so the instance
 //! counts as busy until the last byte has been sent (or the client went away),
-//! not merely until the headers arrived.
+//! not merely until the headers arrived. It also carries the connection it
+//! arrives on: polling the body drives that connection, and once the body has
+//! ended the connection goes back to the instance's idle queue
+//! ([`super::pool`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -14,6 +17,7 @@ use hyper::body::Incoming;
 use tokio::sync::mpsc;
 
 use super::exchange::Exchange;
+use super::pool::Connection;
 use crate::balance::InFlight;
 
 /// A streamed upstream body or a body Portico wrote itself.
@@ -21,9 +25,8 @@ use crate::balance::InFlight;
 // The large variant is the common one: boxing it would allocate per request.
 #[allow(clippy::large_enum_variant)]
 pub enum ProxyBody {
-    /// Streamed from an instance; releases its in-flight slot and records the
-    /// exchange when dropped.
-    Upstream { body: Incoming, in_flight: InFlight, exchange: Exchange },
+    /// Streamed from an instance.
+    Upstream(UpstreamBody),
     /// Written by Portico (errors, admin pages).
     Full(Option<Bytes>),
     /// Produced over time (server-sent events on the admin listener).
@@ -50,13 +53,7 @@ impl Body for ProxyBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
-            ProxyBody::Upstream { body, exchange, .. } => {
-                let frame = Pin::new(body).poll_frame(cx);
-                if let Poll::Ready(Some(Ok(f))) = &frame {
-                    exchange.bytes += f.data_ref().map_or(0, |d| d.len() as u64);
-                }
-                frame
-            }
+            ProxyBody::Upstream(upstream) => upstream.poll_frame(cx),
             ProxyBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             ProxyBody::Channel(rx) => rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b)))),
             ProxyBody::Prefixed(head, rest) => match head.take() {
@@ -68,7 +65,7 @@ impl Body for ProxyBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ProxyBody::Upstream { body, .. } => body.is_end_stream(),
+            ProxyBody::Upstream(upstream) => upstream.body.is_end_stream(),
             ProxyBody::Full(bytes) => bytes.is_none(),
             ProxyBody::Channel(_) => false,
             ProxyBody::Prefixed(head, rest) => head.is_none() && rest.is_end_stream(),
@@ -77,10 +74,62 @@ impl Body for ProxyBody {
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            ProxyBody::Upstream { body, .. } => body.size_hint(),
+            ProxyBody::Upstream(upstream) => upstream.body.size_hint(),
             ProxyBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             ProxyBody::Full(None) => SizeHint::with_exact(0),
             ProxyBody::Channel(_) | ProxyBody::Prefixed(..) => SizeHint::default(),
+        }
+    }
+}
+
+/// A response body streamed from an instance. Releases its in-flight slot
+/// and records the exchange when dropped.
+#[derive(Debug)]
+pub struct UpstreamBody {
+    body: Incoming,
+    /// The connection the body arrives on, driven while it streams (`None`
+    /// once it closed, or for a connection that carries a tunnel).
+    conn: Option<Box<Connection>>,
+    in_flight: InFlight,
+    exchange: Exchange,
+}
+
+impl UpstreamBody {
+    /// The body of a response that came over `conn`.
+    pub fn new(body: Incoming, conn: Option<Box<Connection>>, in_flight: InFlight, exchange: Exchange) -> UpstreamBody {
+        UpstreamBody { body, conn, in_flight, exchange }
+    }
+
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        if let Some(conn) = self.conn.as_mut() {
+            if !conn.poll_drive(cx) {
+                self.conn = None;
+            }
+        }
+        let frame = Pin::new(&mut self.body).poll_frame(cx);
+        match &frame {
+            Poll::Ready(Some(Ok(f))) => self.exchange.bytes += f.data_ref().map_or(0, |d| d.len() as u64),
+            Poll::Ready(None) => self.release(),
+            _ => {}
+        }
+        frame
+    }
+
+    /// Hands the connection back to its instance (it is closed instead if
+    /// its exchange did not end cleanly).
+    fn release(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.in_flight.instance().connections.put(conn);
+        }
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        // A body dropped before its end leaves the connection mid-message:
+        // it cannot carry another request and closes with the drop.
+        if self.body.is_end_stream() {
+            self.release();
         }
     }
 }

@@ -9,19 +9,19 @@
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
-use http::uri::{PathAndQuery, Scheme};
-use http::{header, Request, Response, Uri, Version};
+use std::time::Duration;
+
+use http::uri::PathAndQuery;
+use http::{header, HeaderValue, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use super::body::ProxyBody;
+use super::body::{ProxyBody, UpstreamBody};
 use super::error::ProxyError;
 use super::exchange::Exchange;
 use super::headers::{set_forwarded, strip_hop_by_hop, wants_upgrade};
 use super::outbound::Outbound;
+use super::pool::{self, ConnectError, Connection, SendError};
 use super::retry::{classify, may_retry, Failure, RetryBudget};
 use super::server::Conn;
 use super::upgrade;
@@ -31,9 +31,10 @@ use crate::metrics::UpstreamErrorKind;
 use crate::routing::path::PathError;
 use crate::snapshot::{Endpoint, Route};
 
-/// The pooled HTTP/1.1 client to all instances, and the retry budget.
+/// Connections to instances ([`super::pool`]) and the retry budget.
 pub struct Upstreams {
-    client: Client<HttpConnector, Outbound>,
+    connect_timeout: Duration,
+    idle_timeout: Duration,
     budget: RetryBudget,
 }
 
@@ -41,20 +42,20 @@ pub struct Upstreams {
 struct Attempt<'a> {
     head: &'a http::request::Parts,
     settings: &'a ProxySettings,
+    upgrading: bool,
 }
 
+/// A failed attempt, and what the instance may have seen of it.
+type Failed = (ProxyError, Option<Failure>);
+
 impl Upstreams {
-    /// A client with the configured connect and idle timeouts.
+    /// Connections opened within `connect_timeout`, idle ones closed after `pool_idle_timeout`.
     pub fn new(settings: &ProxySettings) -> Upstreams {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(settings.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(settings.pool_idle_timeout)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
-        Upstreams { client, budget: RetryBudget::new(settings.retry_budget, settings.retry_reserve) }
+        Upstreams {
+            connect_timeout: settings.connect_timeout,
+            idle_timeout: settings.pool_idle_timeout,
+            budget: RetryBudget::new(settings.retry_budget, settings.retry_reserve),
+        }
     }
 
     /// Forwards `request` over `route` with `path`, retrying on another
@@ -78,7 +79,7 @@ impl Upstreams {
             Outbound::read(&head.headers, body, settings.body_buffer, limit, settings.response_timeout).await?;
         let overflow = body.overflow_flag();
         self.budget.deposit();
-        let attempt = Attempt { head: &head, settings };
+        let attempt = Attempt { head: &head, settings, upgrading };
         let mut tried: Vec<usize> = Vec::new();
         let mut last_error = None;
         loop {
@@ -93,10 +94,10 @@ impl Upstreams {
             };
             let in_flight = endpoint.state.begin();
             match self.attempt(&attempt, endpoint, this).await {
-                Ok(response) => {
+                Ok((response, conn)) => {
                     route.upstream.record_outcome(index, response.status().is_server_error(), &settings.ejection);
                     exchange.status = response.status().as_u16();
-                    return Ok(finish(response, in_flight, client_upgrade, exchange));
+                    return Ok(finish(response, conn, in_flight, client_upgrade, exchange));
                 }
                 Err((error, failure)) => {
                     exchange.upstream_failed(kind_of(&error, failure));
@@ -129,15 +130,63 @@ impl Upstreams {
         attempt: &Attempt<'_>,
         endpoint: &Endpoint,
         body: Outbound,
-    ) -> Result<Response<Incoming>, (ProxyError, Option<Failure>)> {
+    ) -> Result<(Response<Incoming>, Option<Box<Connection>>), Failed> {
         let request = upstream_request(attempt.head, endpoint, body).map_err(|e| (e, None))?;
-        let sent = tokio::time::timeout(attempt.settings.response_timeout, self.client.request(request)).await;
-        match sent {
-            Ok(Ok(response)) => Ok(response),
+        let exchanged = self.exchange(endpoint, request, attempt.upgrading);
+        match tokio::time::timeout(attempt.settings.response_timeout, exchanged).await {
+            Ok(result) => result,
             Err(_) => Err((ProxyError::Timeout { instance: endpoint.id.clone() }, None)),
-            Ok(Err(e)) => Err((upstream_error(endpoint, &e), Some(classify(&e)))),
         }
     }
+
+    /// Sends over an idle connection, or a new one. A request that an idle
+    /// connection could not take (the instance had just closed it) goes out
+    /// again on a new connection. A protocol switch always gets a new one.
+    async fn exchange(
+        &self,
+        endpoint: &Endpoint,
+        request: Request<Outbound>,
+        upgrading: bool,
+    ) -> Result<(Response<Incoming>, Option<Box<Connection>>), Failed> {
+        if upgrading {
+            let mut sender = self.connect(endpoint).await?.detach_for_upgrade();
+            let response = sender.send_request(request).await.map_err(|e| failed(endpoint, &e))?;
+            return Ok((response, None));
+        }
+        let conn = match endpoint.state.connections.take(&endpoint.authority, self.idle_timeout) {
+            Some(idle) => idle,
+            None => self.connect(endpoint).await?,
+        };
+        let reused = conn.reused;
+        let request = match conn.send(request).await {
+            Ok((response, conn)) => return Ok((response, Some(conn))),
+            Err(SendError::NotSent(request, _)) if reused => *request,
+            Err(SendError::NotSent(_, e) | SendError::Failed(e)) => return Err(failed(endpoint, &e)),
+        };
+        match self.connect(endpoint).await?.send(request).await {
+            Ok((response, conn)) => Ok((response, Some(conn))),
+            Err(SendError::NotSent(_, e) | SendError::Failed(e)) => Err(failed(endpoint, &e)),
+        }
+    }
+
+    async fn connect(&self, endpoint: &Endpoint) -> Result<Box<Connection>, Failed> {
+        pool::connect(&endpoint.authority, self.connect_timeout).await.map_err(|e| {
+            let detail = crate::error_chain::describe(&e);
+            tracing::warn!(instance = %endpoint.id, %detail, "cannot connect to instance");
+            let error = match e {
+                ConnectError::TimedOut(_) => ProxyError::Timeout { instance: endpoint.id.clone() },
+                _ => ProxyError::Upstream { instance: endpoint.id.clone(), detail },
+            };
+            (error, Some(Failure::Connect))
+        })
+    }
+}
+
+/// A request that got no response head from `endpoint`.
+fn failed(endpoint: &Endpoint, error: &hyper::Error) -> Failed {
+    let detail = crate::error_chain::describe(error);
+    tracing::warn!(instance = %endpoint.id, %detail, "upstream request failed");
+    (ProxyError::Upstream { instance: endpoint.id.clone(), detail }, Some(classify(error)))
 }
 
 fn kind_of(error: &ProxyError, failure: Option<Failure>) -> UpstreamErrorKind {
@@ -152,6 +201,7 @@ fn kind_of(error: &ProxyError, failure: Option<Failure>) -> UpstreamErrorKind {
 /// otherwise a streamed body carrying the in-flight guard and the exchange.
 fn finish(
     mut response: Response<Incoming>,
+    conn: Option<Box<Connection>>,
     in_flight: InFlight,
     client_upgrade: Option<OnUpgrade>,
     exchange: &mut Exchange,
@@ -166,7 +216,7 @@ fn finish(
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers, false);
     let exchange = exchange.hand_over();
-    Response::from_parts(parts, ProxyBody::Upstream { body, in_flight, exchange })
+    Response::from_parts(parts, ProxyBody::Upstream(UpstreamBody::new(body, conn, in_flight, exchange)))
 }
 
 /// The request for one attempt: the prepared head aimed at `endpoint`.
@@ -177,9 +227,14 @@ fn upstream_request(
 ) -> Result<Request<Outbound>, ProxyError> {
     let mut request = Request::new(body);
     *request.method_mut() = head.method.clone();
-    *request.uri_mut() = upstream_uri(&head.uri, endpoint)?;
+    *request.uri_mut() = origin_form(&head.uri);
     *request.version_mut() = Version::HTTP_11;
     *request.headers_mut() = head.headers.clone();
+    if !request.headers().contains_key(header::HOST) {
+        if let Ok(host) = HeaderValue::from_str(endpoint.authority.as_str()) {
+            request.headers_mut().insert(header::HOST, host);
+        }
+    }
     Ok(request)
 }
 
@@ -207,12 +262,10 @@ fn prepare(head: &mut http::request::Parts, path: &str, conn: Conn) -> Result<()
     Ok(())
 }
 
-fn upstream_uri(original: &Uri, endpoint: &Endpoint) -> Result<Uri, ProxyError> {
-    let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(Scheme::HTTP);
-    parts.authority = Some(endpoint.authority.clone());
-    parts.path_and_query = Some(original.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/")));
-    Uri::from_parts(parts).map_err(|_| ProxyError::BadPath(PathError::BadEscape))
+/// The request target as an HTTP/1.1 origin server expects it: path and query.
+fn origin_form(original: &Uri) -> Uri {
+    let pq = original.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+    Uri::from(pq)
 }
 
 /// The path the instance sees: normalized, without the prefix if the route strips it.
@@ -225,13 +278,4 @@ pub fn upstream_path<'a>(path: &'a str, route: &Route) -> Cow<'a, str> {
         Some(rest) if rest.starts_with('/') => Cow::Borrowed(rest),
         Some(rest) => Cow::Owned(format!("/{rest}")),
     }
-}
-
-fn upstream_error(endpoint: &Endpoint, error: &hyper_util::client::legacy::Error) -> ProxyError {
-    let detail = crate::error_chain::describe(error);
-    tracing::warn!(instance = %endpoint.id, %detail, "upstream request failed");
-    if detail.contains("timed out") {
-        return ProxyError::Timeout { instance: endpoint.id.clone() };
-    }
-    ProxyError::Upstream { instance: endpoint.id.clone(), detail }
 }

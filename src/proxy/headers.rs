@@ -8,20 +8,22 @@
 //! - `X-Request-Id` is kept when the client sent a sane one, else generated,
 //!   and echoed on the response so a client can quote it.
 
+use std::fmt::Write;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
+static HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
 ];
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -48,6 +50,10 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 /// Removes hop-by-hop headers. With `keep_upgrade`, the `Upgrade` header and
 /// `Connection: upgrade` survive so the handshake reaches the other side.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none: one look at each name, and no removal at all.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = connection_tokens(headers)
             .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
@@ -58,7 +64,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         }
     }
     let upgrade = if keep_upgrade { headers.remove(header::UPGRADE) } else { None };
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
     if let Some(protocol) = upgrade {
@@ -69,12 +75,14 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 
 /// Sets the `X-Forwarded-*` headers for a request from `client`.
 pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, proto: &'static str, host: Option<&HeaderValue>) {
-    let client = client.to_string();
-    let chain = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.trim().is_empty() => format!("{prior}, {client}"),
-        _ => client,
-    };
-    if let Ok(value) = HeaderValue::from_str(&chain) {
+    let prior = headers.get(&X_FORWARDED_FOR).map(HeaderValue::as_bytes).filter(|p| !p.trim_ascii().is_empty());
+    let mut chain = BytesMut::with_capacity(prior.map_or(0, |p| p.len() + 2) + 39);
+    if let Some(prior) = prior {
+        chain.extend_from_slice(prior);
+        chain.extend_from_slice(b", ");
+    }
+    let _ = write!(chain, "{client}");
+    if let Ok(value) = HeaderValue::from_maybe_shared(chain.freeze()) {
         headers.insert(X_FORWARDED_FOR.clone(), value);
     }
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
@@ -107,8 +115,9 @@ impl RequestIds {
             }
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let id = HeaderValue::from_str(&format!("{:08x}-{n:012x}", self.prefix))
-            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        let mut text = BytesMut::with_capacity(21);
+        let _ = write!(text, "{:08x}-{n:012x}", self.prefix);
+        let id = HeaderValue::from_maybe_shared(text.freeze()).unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         headers.insert(X_REQUEST_ID.clone(), id.clone());
         id
     }

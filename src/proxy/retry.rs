@@ -69,12 +69,10 @@ pub enum Failure {
     Other,
 }
 
-/// Classifies a client error by walking its causes.
-pub fn classify(error: &hyper_util::client::legacy::Error) -> Failure {
-    if error.is_connect() {
-        return Failure::Connect;
-    }
-    let mut cause: Option<&(dyn StdError + 'static)> = error.source();
+/// Classifies the error of a request sent on an open connection by walking
+/// its causes. (A failed connect is [`Failure::Connect`] without asking.)
+pub fn classify(error: &(dyn StdError + 'static)) -> Failure {
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(c) = cause {
         if let Some(h) = c.downcast_ref::<hyper::Error>() {
             if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {

@@ -1,0 +1,247 @@
+//! Connections to instances, kept per instance and driven by the request
+//! that is using them.
+//!
+//! A pooled client in the usual style (hyper-util's) runs each upstream
+//! connection as a task of its own: a request travels to that task over a
+//! channel, the response comes back over another, and one more task is spawned
+//! per request to put the connection back. Here the request's own task polls
+//! the connection: first while it waits for the response head, then from the
+//! response body ([`super::body::UpstreamBody`]) until the last byte, after
+//! which the connection goes back to its instance's idle queue. A proxied
+//! request so costs no extra task, channel or wake-up of another thread.
+//!
+//! Idle connections wait in a lock-free queue on the instance's
+//! [`InstanceState`](crate::balance::InstanceState), so they follow the
+//! instance across snapshot swaps and close when it leaves. Nothing polls an
+//! idle connection: one the instance closed is noticed when it is taken (it
+//! is then dropped and the next one tried) or by [`sweep`].
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use crossbeam_queue::SegQueue;
+use http::uri::Authority;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::outbound::Outbound;
+use crate::snapshot::Shared;
+
+/// Idle connections kept per instance; more are closed.
+pub const MAX_IDLE_PER_INSTANCE: usize = 512;
+
+type Driver = http1::Connection<TokioIo<TcpStream>, Outbound>;
+
+/// One HTTP/1.1 connection to an instance.
+pub struct Connection {
+    sender: http1::SendRequest<Outbound>,
+    driver: Option<Driver>,
+    authority: Authority,
+    idle_since: Instant,
+    /// True once it has carried a request: the instance may have closed it since.
+    pub reused: bool,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("authority", &self.authority).field("reused", &self.reused).finish()
+    }
+}
+
+/// Why a connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connect timed out after {0:?}")]
+    TimedOut(Duration),
+    #[error("connect: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("HTTP/1.1 handshake: {0}")]
+    Handshake(#[from] hyper::Error),
+}
+
+/// Why a request got no response head.
+#[derive(Debug)]
+pub enum SendError {
+    /// The connection was closed before the request was written: it can go
+    /// out again, unchanged, on another connection.
+    NotSent(Box<Request<Outbound>>, hyper::Error),
+    /// Anything after that.
+    Failed(hyper::Error),
+}
+
+/// Opens a connection to `authority` within `timeout`.
+pub async fn connect(authority: &Authority, timeout: Duration) -> Result<Box<Connection>, ConnectError> {
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(authority.as_str()))
+        .await
+        .map_err(|_| ConnectError::TimedOut(timeout))??;
+    stream.set_nodelay(true)?;
+    let (sender, driver) = http1::Builder::new().handshake(TokioIo::new(stream)).await?;
+    Ok(Box::new(Connection {
+        sender,
+        driver: Some(driver),
+        authority: authority.clone(),
+        idle_since: Instant::now(),
+        reused: false,
+    }))
+}
+
+impl Connection {
+    /// Sends `request` and waits for the response head, driving the
+    /// connection meanwhile. The connection comes back with the response;
+    /// its [`Connection::poll_drive`] must be called until the body ends.
+    pub async fn send(
+        mut self: Box<Self>,
+        request: Request<Outbound>,
+    ) -> Result<(Response<Incoming>, Box<Connection>), SendError> {
+        let mut sent = std::pin::pin!(self.sender.try_send_request(request));
+        let mut driver = self.driver.take();
+        let result = poll_fn(|cx| {
+            drive(&mut driver, cx);
+            sent.as_mut().poll(cx)
+        })
+        .await;
+        self.driver = driver;
+        self.reused = true;
+        match result {
+            Ok(response) => Ok((response, self)),
+            Err(mut e) => match e.take_message() {
+                Some(request) => Err(SendError::NotSent(Box::new(request), e.into_error())),
+                None => Err(SendError::Failed(e.into_error())),
+            },
+        }
+    }
+
+    /// Moves the connection's I/O into a task of its own, for a request that
+    /// may switch protocols: the tunnel outlives the response.
+    pub fn detach_for_upgrade(mut self: Box<Self>) -> http1::SendRequest<Outbound> {
+        if let Some(driver) = self.driver.take() {
+            tokio::spawn(async move {
+                if let Err(error) = driver.with_upgrades().await {
+                    tracing::debug!(%error, "upstream upgrade connection ended with an error");
+                }
+            });
+        }
+        self.sender
+    }
+
+    /// Reads and writes what is pending; false once the connection is over.
+    pub fn poll_drive(&mut self, cx: &mut Context<'_>) -> bool {
+        drive(&mut self.driver, cx)
+    }
+
+    /// True when another request can go out on it now.
+    fn reusable(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        self.poll_drive(&mut cx) && self.sender.is_ready()
+    }
+}
+
+/// Polls the connection if it is still open; false (and dropped) once it ended.
+fn drive(driver: &mut Option<Driver>, cx: &mut Context<'_>) -> bool {
+    let Some(d) = driver.as_mut() else { return false };
+    match Pin::new(d).poll(cx) {
+        Poll::Pending => true,
+        Poll::Ready(result) => {
+            if let Err(error) = result {
+                tracing::debug!(%error, "upstream connection ended with an error");
+            }
+            *driver = None;
+            false
+        }
+    }
+}
+
+/// The idle connections of one instance.
+#[derive(Default)]
+pub struct Idle {
+    queue: SegQueue<Box<Connection>>,
+    len: AtomicUsize,
+}
+
+impl std::fmt::Debug for Idle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Idle").field("len", &self.len()).finish()
+    }
+}
+
+impl Idle {
+    /// Connections waiting.
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// True when none is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// An open connection to `authority` idle for less than `max_age`, if any;
+    /// the closed, stale or misdirected ones met on the way are dropped.
+    pub fn take(&self, authority: &Authority, max_age: Duration) -> Option<Box<Connection>> {
+        while let Some(mut conn) = self.pop() {
+            if &conn.authority == authority && conn.idle_since.elapsed() < max_age && conn.reusable() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Puts `conn` back if its last exchange ended cleanly and there is room;
+    /// otherwise it is closed.
+    pub fn put(&self, mut conn: Box<Connection>) {
+        if self.len() >= MAX_IDLE_PER_INSTANCE || !conn.reusable() {
+            return;
+        }
+        conn.idle_since = Instant::now();
+        self.len.fetch_add(1, Ordering::Relaxed);
+        self.queue.push(conn);
+    }
+
+    /// Closes the connections idle for `max_age` or closed by the instance.
+    pub fn sweep(&self, max_age: Duration) {
+        for _ in 0..self.len() {
+            let Some(mut conn) = self.pop() else { return };
+            if conn.idle_since.elapsed() < max_age && conn.reusable() {
+                self.len.fetch_add(1, Ordering::Relaxed);
+                self.queue.push(conn);
+            }
+        }
+    }
+
+    fn pop(&self) -> Option<Box<Connection>> {
+        let conn = self.queue.pop()?;
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        Some(conn)
+    }
+}
+
+/// Every `max_age / 2` (at least each second), closes the idle connections of
+/// the current snapshot's instances that have been idle `max_age` or that
+/// their instance closed, until `stop`.
+pub async fn sweep(snapshot: Shared, max_age: Duration, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval((max_age / 2).max(Duration::from_secs(1)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let current = snapshot.load();
+        for route in current.routes() {
+            for endpoint in route.upstream.endpoints.iter() {
+                endpoint.state.connections.sweep(max_age);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

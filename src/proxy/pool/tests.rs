@@ -1,0 +1,128 @@
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body::Body;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use tokio::net::TcpListener;
+
+use super::*;
+
+/// An instance that answers `ok` and counts the connections it accepted;
+/// with `close`, every response ends its connection.
+async fn instance(close: bool) -> (Authority, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let authority: Authority = listener.local_addr().expect("addr").to_string().parse().expect("authority");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let service =
+                service_fn(|_req| async { Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from("ok")))) });
+            let server = hyper::server::conn::http1::Builder::new()
+                .keep_alive(!close)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::spawn(server);
+        }
+    });
+    (authority, accepted)
+}
+
+fn get(authority: &Authority) -> Request<Outbound> {
+    let mut request = Request::new(Outbound::Full(None));
+    *request.uri_mut() = "/".parse().expect("uri");
+    request.headers_mut().insert(http::header::HOST, authority.as_str().parse().expect("host"));
+    request
+}
+
+/// One exchange, the body read to its end while the connection is driven.
+async fn fetch(conn: Box<Connection>, authority: &Authority) -> (String, Box<Connection>) {
+    let (response, mut conn) = conn.send(get(authority)).await.expect("response");
+    let mut body = response.into_body();
+    let mut text = Vec::new();
+    poll_fn(|cx| loop {
+        conn.poll_drive(cx);
+        match Pin::new(&mut body).poll_frame(cx) {
+            Poll::Ready(Some(frame)) => text.extend_from_slice(&frame.expect("frame").into_data().unwrap_or_default()),
+            Poll::Ready(None) => return Poll::Ready(()),
+            Poll::Pending => return Poll::Pending,
+        }
+    })
+    .await;
+    (String::from_utf8(text).expect("utf-8"), conn)
+}
+
+const AGE: Duration = Duration::from_secs(30);
+
+async fn take_or_connect(idle: &Idle, authority: &Authority) -> Box<Connection> {
+    match idle.take(authority, AGE) {
+        Some(conn) => conn,
+        None => connect(authority, Duration::from_secs(2)).await.expect("connect"),
+    }
+}
+
+#[tokio::test]
+async fn sequential_requests_share_one_connection() {
+    let (authority, accepted) = instance(false).await;
+    let idle = Idle::default();
+    for _ in 0..5 {
+        let conn = take_or_connect(&idle, &authority).await;
+        let (text, conn) = fetch(conn, &authority).await;
+        assert_eq!(text, "ok");
+        idle.put(conn);
+        assert_eq!(idle.len(), 1, "the connection went back after a clean exchange");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_connection_the_instance_closes_is_not_kept() {
+    let (authority, accepted) = instance(true).await;
+    let idle = Idle::default();
+    for _ in 0..3 {
+        let conn = take_or_connect(&idle, &authority).await;
+        let (text, conn) = fetch(conn, &authority).await;
+        assert_eq!(text, "ok");
+        idle.put(conn);
+        assert_eq!(idle.len(), 0, "a `Connection: close` answer ends the connection");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_connection_is_only_taken_for_its_own_address() {
+    let (a, _) = instance(false).await;
+    let (b, _) = instance(false).await;
+    let idle = Idle::default();
+    let (_, conn) = fetch(connect(&a, Duration::from_secs(2)).await.expect("connect"), &a).await;
+    idle.put(conn);
+    assert!(idle.take(&b, AGE).is_none(), "an instance that moved gets a new connection");
+    assert!(idle.is_empty(), "the connection to the old address was closed");
+}
+
+#[tokio::test]
+async fn idle_connections_close_after_their_age() {
+    let (authority, _) = instance(false).await;
+    let idle = Idle::default();
+    let (_, conn) = fetch(connect(&authority, Duration::from_secs(2)).await.expect("connect"), &authority).await;
+    idle.put(conn);
+    tokio::time::pause();
+    tokio::time::advance(AGE - Duration::from_secs(1)).await;
+    idle.sweep(AGE);
+    assert_eq!(idle.len(), 1, "still young enough");
+    tokio::time::advance(Duration::from_secs(1)).await;
+    idle.sweep(AGE);
+    assert!(idle.is_empty(), "idle for the whole age");
+}
+
+#[tokio::test]
+async fn connecting_to_nothing_fails_fast() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let authority: Authority = listener.local_addr().expect("addr").to_string().parse().expect("authority");
+    drop(listener);
+    let error = connect(&authority, Duration::from_secs(2)).await.expect_err("nothing listens");
+    assert!(matches!(error, ConnectError::Io(_)), "{error:?}");
+}
