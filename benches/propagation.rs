@@ -5,7 +5,8 @@
 //!   sends it; and instance deregistered → last request Portico sends it;
 //!   both measured from the moment Consul's health endpoint shows the change
 //!   (seen through a blocking query, so without polling delay);
-//! - Consul requests per minute when idle and per change, with 10 and with
+//! - Consul requests per minute when idle, and per health change,
+//!   registration and deregistration, with 10 and with
 //!   1,000 routed services of 5 instances each;
 //! - time and resident memory to build the first snapshot of 1,000 services.
 //!
@@ -203,7 +204,7 @@ async fn consul_load(services: usize, idle_secs: u64) {
     let portico = Portico::start(&consul).await;
     loop {
         if started.elapsed() > Duration::from_secs(300) {
-            println!("| {services} × 5 | not complete after 300 s | | | | |");
+            println!("| {services} × 5 | not complete after 300 s | | | | | | |");
             return;
         }
         let routes = portico.routes().await;
@@ -221,14 +222,25 @@ async fn consul_load(services: usize, idle_secs: u64) {
     tokio::time::sleep(Duration::from_secs(idle_secs)).await;
     let idle = (portico.consul_requests().await - before) * 60.0 / idle_secs as f64;
     let rss_idle = portico.rss_mb();
-    let before = portico.consul_requests().await;
-    consul.register(&ttl_service("svc-0", "svc-0-extra", 11_000, &["portico.route=/svc-0"])).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let per_change = portico.consul_requests().await - before;
+    let health = requests_for(&portico, consul.ttl("svc-0-1-ttl", "fail")).await;
+    let registration = requests_for(
+        &portico,
+        consul.register(&ttl_service("svc-0", "svc-0-extra", 11_000, &["portico.route=/svc-0"])),
+    )
+    .await;
+    let deregistration = requests_for(&portico, consul.deregister("svc-0-extra")).await;
     println!(
-        "| {services} × 5 | {:.0} ms | {rss_first:.1} MB | {rss_idle:.1} MB | {idle:.1} | {per_change:.0} |",
+        "| {services} × 5 | {:.0} ms | {rss_first:.1} MB | {rss_idle:.1} MB | {idle:.1} | {health:.0} | {registration:.0} | {deregistration:.0} |",
         first_snapshot.as_secs_f64() * 1000.0
     );
+}
+
+/// Consul requests Portico makes in the 2 s after `change`.
+async fn requests_for(portico: &Portico, change: impl std::future::Future<Output = ()>) -> f64 {
+    let before = portico.consul_requests().await;
+    change.await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    portico.consul_requests().await - before
 }
 
 fn main() {
@@ -240,9 +252,9 @@ fn main() {
         propagation(trials).await;
         println!("\n## Consul load and first snapshot\n");
         println!(
-            "| services | first snapshot | RSS then | RSS idle | Consul requests/min idle | requests per change |"
+            "| services | first snapshot | RSS then | RSS idle | Consul requests/min idle | per health change | per registration | per deregistration |"
         );
-        println!("|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|");
         for services in [10, 1000] {
             consul_load(services, idle).await;
         }

@@ -186,6 +186,25 @@ async fn a_dead_instance_is_a_502_and_a_slow_one_a_504() {
 }
 
 #[tokio::test]
+async fn connections_to_an_instance_are_reused_from_one_request_to_the_next() {
+    let (_consul, backend, portico) = setup().await;
+    for _ in 0..20 {
+        let response = portico.get("/web").await;
+        assert_eq!(response.status(), 200);
+        response.bytes().await.expect("body");
+    }
+    let head = portico.http.head(portico.url("/web")).send().await.expect("HEAD");
+    assert_eq!(head.status(), 200);
+    let download = portico.get("/web/download/1048576").await.bytes().await.expect("1 MiB");
+    assert_eq!(download.len(), 1 << 20);
+    let echoed = portico.http.post(portico.url("/web/echo")).body("hello").send().await.expect("POST");
+    assert_eq!(echoed.text().await.expect("echo"), "hello");
+    assert_eq!(portico.get("/web").await.status(), 200);
+    assert_eq!(backend.requests(), 24);
+    assert_eq!(backend.connections(), 1, "one sequential client needs one upstream connection");
+}
+
+#[tokio::test]
 async fn connect_is_refused_and_the_connection_stays_usable() {
     let (_consul, _backend, portico) = setup().await;
     let answer = raw_exchange(portico.addr, b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n").await;

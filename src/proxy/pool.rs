@@ -224,8 +224,10 @@ impl Idle {
 }
 
 /// Every `max_age / 2` (at least each second), closes the idle connections of
-/// the current snapshot's instances that have been idle `max_age` or that
-/// their instance closed, until `stop`.
+/// the current snapshot's instances (draining ones too) that have been idle
+/// `max_age` or that their instance closed, until `stop`. (An instance that
+/// has left and has nothing in flight is dropped from the next snapshot, and
+/// its idle connections close with it.)
 pub async fn sweep(snapshot: Shared, max_age: Duration, stop: CancellationToken) {
     let mut ticker = tokio::time::interval((max_age / 2).max(Duration::from_secs(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -235,10 +237,9 @@ pub async fn sweep(snapshot: Shared, max_age: Duration, stop: CancellationToken)
             _ = stop.cancelled() => return,
         }
         let current = snapshot.load();
-        for route in current.routes() {
-            for endpoint in route.upstream.endpoints.iter() {
-                endpoint.state.connections.sweep(max_age);
-            }
+        let serving = current.routes().into_iter().flat_map(|r| r.upstream.endpoints.iter().map(|e| &e.state));
+        for state in serving.chain(current.draining.iter().map(|d| &d.state)) {
+            state.connections.sweep(max_age);
         }
     }
 }

@@ -47,6 +47,7 @@ pub struct Backend {
 pub struct Seen {
     first: std::sync::OnceLock<Instant>,
     last: std::sync::Mutex<Option<Instant>>,
+    connections: AtomicU64,
 }
 
 impl Backend {
@@ -75,6 +76,11 @@ impl Backend {
         self.seen.first.get().copied()
     }
 
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.seen.connections.load(Ordering::Relaxed)
+    }
+
     /// When the latest request arrived.
     pub fn last_request_at(&self) -> Option<Instant> {
         *self.seen.last.lock().unwrap_or_else(|e| e.into_inner())
@@ -90,6 +96,7 @@ impl Drop for Backend {
 async fn accept(listener: TcpListener, id: String, requests: Arc<AtomicU64>, seen: Arc<Seen>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
+        seen.connections.fetch_add(1, Ordering::Relaxed);
         let id = id.clone();
         let (requests, seen) = (Arc::clone(&requests), Arc::clone(&seen));
         let service = service_fn(move |request| {
