@@ -62,6 +62,9 @@ pub struct Cli {
     /// One log line per request (target portico::access): true or false [default: true]
     #[arg(long, env = "PORTICO_ACCESS_LOG")]
     pub access_log: Option<bool>,
+    /// Threads serving proxied connections [default: one per CPU core]
+    #[arg(long, env = "PORTICO_THREADS")]
+    pub threads: Option<usize>,
     /// Bearer token the admin endpoints require (all but /healthz)
     #[arg(long, env = "PORTICO_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -158,6 +161,8 @@ pub struct ProxySettings {
     pub max_connections: usize,
     /// Largest request head (request line and headers) accepted; 431 over it.
     pub max_header_bytes: usize,
+    /// Threads serving proxied connections, each with a runtime of its own.
+    pub threads: usize,
 }
 
 /// The validated configuration [`crate::run`] needs.
@@ -209,6 +214,7 @@ impl Default for ProxySettings {
             slow_start: Duration::ZERO,
             max_connections: 10_000,
             max_header_bytes: 64 * 1024,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -243,6 +249,9 @@ impl Config {
         let mut proxy = file.proxy.into_settings()?;
         if let Some(on) = cli.access_log {
             proxy.access_log = on;
+        }
+        if let Some(threads) = cli.threads {
+            proxy.threads = threads.max(1);
         }
         let admin_token = cli.admin_token.or(file.admin_token).filter(|t| !t.is_empty());
         Ok(Config {

@@ -18,6 +18,7 @@ pub mod pool;
 pub mod retry;
 pub mod server;
 pub mod upgrade;
+pub mod workers;
 
 use std::sync::Arc;
 

@@ -17,6 +17,7 @@ use crate::consul::Client;
 use crate::discovery::{Discovery, Statuses};
 use crate::metrics::Metrics;
 use crate::proxy::server::{serve, serve_tls, Conn, Handler, ServerSettings};
+use crate::proxy::workers::Workers;
 use crate::proxy::{pool, Gateway, Policies, ProxyBody};
 use crate::ratelimit::Limiters;
 use crate::snapshot::builder::Builder;
@@ -41,6 +42,8 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    #[error("cannot start the proxy threads: {0}")]
+    Threads(std::io::Error),
 }
 
 impl Listeners {
@@ -90,12 +93,15 @@ pub async fn run_with_reload(
     tokio::spawn(Arc::clone(&policies.limiters).run_sweeper(config.edge.rate_limit.sweep_interval, stop.clone()));
     tokio::spawn(reload_on(reload, Arc::clone(&policies), certificates, stop.clone()));
     tokio::spawn(pool::sweep(control.shared.clone(), config.proxy.pool_idle_timeout, stop.clone()));
-    let server = ServerSettings {
+    let workers = Arc::new(Workers::start(config.proxy.threads).map_err(StartError::Threads)?);
+    let admin_server = ServerSettings {
         header_read_timeout: config.proxy.header_read_timeout,
         grace: config.proxy.shutdown_grace,
         max_connections: config.proxy.max_connections,
         max_header_bytes: config.proxy.max_header_bytes,
+        workers: None,
     };
+    let server = ServerSettings { workers: Some(Arc::clone(&workers)), ..admin_server.clone() };
     let gateway = |redirect: Option<u16>| {
         let gateway = Gateway::new(control.shared.clone(), config.proxy.clone(), Arc::clone(&policies));
         Arc::new(match redirect {
@@ -116,10 +122,13 @@ pub async fn run_with_reload(
         servers.push(tokio::spawn(serve_tls(listener, gateway(None), server.clone(), acceptor, stop.clone())));
     }
     let admin = Arc::new(control.admin(config.admin_token.clone(), policies, &stop));
-    servers.push(tokio::spawn(serve(listeners.admin, admin, server, stop.clone())));
+    servers.push(tokio::spawn(serve(listeners.admin, admin, admin_server, stop.clone())));
+    drop(server);
     for server in servers {
         let _ = server.await;
     }
+    // Joins the proxy threads, off the async threads.
+    let _ = tokio::task::spawn_blocking(move || drop(workers)).await;
     control.stop().await;
     tracing::info!("portico stopped");
     Ok(())

@@ -71,6 +71,7 @@ pub struct ProxySection {
     pub slow_start: Option<String>,
     pub max_connections: Option<usize>,
     pub max_header_bytes: Option<usize>,
+    pub threads: Option<usize>,
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
 }
@@ -213,6 +214,7 @@ impl ProxySection {
             slow_start: duration_or("proxy.slow_start", &self.slow_start, d.slow_start)?,
             max_connections: self.max_connections.unwrap_or(d.max_connections).max(1),
             max_header_bytes: self.max_header_bytes.unwrap_or(d.max_header_bytes).max(8192),
+            threads: self.threads.unwrap_or(d.threads).max(1),
         })
     }
 }

@@ -11,8 +11,9 @@
 //! request so costs no extra task, channel or wake-up of another thread.
 //!
 //! Idle connections wait in a lock-free queue on the instance's
-//! [`InstanceState`](crate::balance::InstanceState), so they follow the
-//! instance across snapshot swaps and close when it leaves. Nothing polls an
+//! [`InstanceState`](crate::balance::InstanceState), one per proxy thread, so
+//! they follow the instance across snapshot swaps and close when it leaves,
+//! and each thread reuses the connections its own runtime drives. Nothing polls an
 //! idle connection: one the instance closed is noticed when it is taken (it
 //! is then dropped and the next one tried) or by [`sweep`].
 
@@ -35,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use super::outbound::Outbound;
 use crate::snapshot::Shared;
 
-/// Idle connections kept per instance; more are closed.
+/// Idle connections kept per instance and proxy thread; more are closed.
 pub const MAX_IDLE_PER_INSTANCE: usize = 512;
 
 type Driver = http1::Connection<TokioIo<TcpStream>, Outbound>;
@@ -159,11 +160,37 @@ fn drive(driver: &mut Option<Driver>, cx: &mut Context<'_>) -> bool {
     }
 }
 
+/// Idle queues per instance: one per proxy thread ([`set_thread_slot`]),
+/// so a thread takes back the connections it used, registered with its own
+/// runtime, and threads do not share a queue or a counter.
+const SLOTS: usize = 32;
+
+thread_local! {
+    static SLOT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Makes this thread use idle queue `slot` (threads beyond [`SLOTS`] share).
+/// Threads that never call it share slot 0.
+pub fn set_thread_slot(slot: usize) {
+    SLOT.with(|s| s.set(slot % SLOTS));
+}
+
 /// The idle connections of one instance.
-#[derive(Default)]
 pub struct Idle {
+    /// Allocated when a thread first leaves a connection here.
+    slots: [std::sync::OnceLock<Box<Slot>>; SLOTS],
+}
+
+#[derive(Default)]
+struct Slot {
     queue: SegQueue<Box<Connection>>,
     len: AtomicUsize,
+}
+
+impl Default for Idle {
+    fn default() -> Self {
+        Idle { slots: std::array::from_fn(|_| std::sync::OnceLock::new()) }
+    }
 }
 
 impl std::fmt::Debug for Idle {
@@ -173,9 +200,9 @@ impl std::fmt::Debug for Idle {
 }
 
 impl Idle {
-    /// Connections waiting.
+    /// Connections waiting, over all threads.
     pub fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        self.slots.iter().filter_map(|s| s.get()).map(|s| s.len.load(Ordering::Relaxed)).sum()
     }
 
     /// True when none is waiting.
@@ -183,10 +210,12 @@ impl Idle {
         self.len() == 0
     }
 
-    /// An open connection to `authority` idle for less than `max_age`, if any;
-    /// the closed, stale or misdirected ones met on the way are dropped.
+    /// An open connection to `authority` idle for less than `max_age`, from
+    /// this thread's queue, if any; the closed, stale or misdirected ones met
+    /// on the way are dropped.
     pub fn take(&self, authority: &Authority, max_age: Duration) -> Option<Box<Connection>> {
-        while let Some(mut conn) = self.pop() {
+        let slot = self.slots[SLOT.with(|s| s.get())].get()?;
+        while let Some(mut conn) = slot.pop() {
             if &conn.authority == authority && conn.idle_since.elapsed() < max_age && conn.reusable() {
                 return Some(conn);
             }
@@ -194,26 +223,34 @@ impl Idle {
         None
     }
 
-    /// Puts `conn` back if its last exchange ended cleanly and there is room;
-    /// otherwise it is closed.
+    /// Puts `conn` back in this thread's queue if its last exchange ended
+    /// cleanly and there is room; otherwise it is closed.
     pub fn put(&self, mut conn: Box<Connection>) {
-        if self.len() >= MAX_IDLE_PER_INSTANCE || !conn.reusable() {
+        let slot = self.slots[SLOT.with(|s| s.get())].get_or_init(Box::default);
+        if slot.len.load(Ordering::Relaxed) >= MAX_IDLE_PER_INSTANCE || !conn.reusable() {
             return;
         }
         conn.idle_since = Instant::now();
-        self.len.fetch_add(1, Ordering::Relaxed);
-        self.queue.push(conn);
+        slot.push(conn);
     }
 
     /// Closes the connections idle for `max_age` or closed by the instance.
     pub fn sweep(&self, max_age: Duration) {
-        for _ in 0..self.len() {
-            let Some(mut conn) = self.pop() else { return };
-            if conn.idle_since.elapsed() < max_age && conn.reusable() {
-                self.len.fetch_add(1, Ordering::Relaxed);
-                self.queue.push(conn);
+        for slot in self.slots.iter().filter_map(|s| s.get()) {
+            for _ in 0..slot.len.load(Ordering::Relaxed) {
+                let Some(mut conn) = slot.pop() else { break };
+                if conn.idle_since.elapsed() < max_age && conn.reusable() {
+                    slot.push(conn);
+                }
             }
         }
+    }
+}
+
+impl Slot {
+    fn push(&self, conn: Box<Connection>) {
+        self.len.fetch_add(1, Ordering::Relaxed);
+        self.queue.push(conn);
     }
 
     fn pop(&self) -> Option<Box<Connection>> {

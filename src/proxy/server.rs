@@ -6,7 +6,8 @@
 //! and HTTP/2 are told to close), and after `grace` whatever is left is cut.
 //!
 //! With a TLS acceptor the handshake runs in the connection's own task, under
-//! the header timeout, so a slow handshake cannot stall the accept loop.
+//! the header timeout, so a slow handshake cannot stall the accept loop. With
+//! [`Workers`], each connection's task runs on the next proxy thread.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,14 +20,15 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::body::ProxyBody;
+use super::workers::Workers;
 
 /// Connection-level limits.
 #[derive(Debug, Clone)]
@@ -40,6 +42,8 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// Largest request head; 431 over it.
     pub max_header_bytes: usize,
+    /// The threads that serve the connections; `None`: the accept loop's runtime.
+    pub workers: Option<Arc<Workers>>,
 }
 
 /// What a connection over the limit gets before it is closed.
@@ -126,19 +130,14 @@ async fn serve_with<H: Handler>(
             let handler = Arc::clone(&handler);
             async move { Ok::<_, Infallible>(handler.call(request, conn).await) }
         });
+        let (watcher, workers) = (graceful.watcher(), settings.workers.as_deref());
         // Plain and TLS connections are separate tasks: a plain connection's
         // task must not carry the (much larger) TLS state, which would cost
         // cache misses on every request once there are hundreds of connections.
         match &tls {
             None => {
-                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, %client, "connection ended with an error");
-                    }
-                    drop(slot);
-                });
+                let builder = builder.clone();
+                place(workers, stream, move |stream| serve_plain(builder, stream, service, watcher, client, slot));
             }
             Some(acceptor) => {
                 let secure = Secure {
@@ -146,12 +145,54 @@ async fn serve_with<H: Handler>(
                     builder: builder.clone(),
                     timeout: settings.header_read_timeout,
                 };
-                tokio::spawn(secure.serve(stream, service, graceful.watcher(), client, slot));
+                place(workers, stream, move |stream| secure.serve(stream, service, watcher, client, slot));
             }
         }
     }
     drop(listener);
     drain(graceful, settings.grace).await;
+}
+
+/// Runs `serve(stream)` on the next proxy thread, or on this runtime when
+/// there are no proxy threads. The stream moves to the thread's own runtime.
+fn place<F, Fut>(workers: Option<&Workers>, stream: TcpStream, serve: F)
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(workers) = workers else {
+        tokio::spawn(serve(stream));
+        return;
+    };
+    match stream.into_std() {
+        Ok(moving) => workers.spawn(async move {
+            match TcpStream::from_std(moving) {
+                Ok(stream) => serve(stream).await,
+                Err(error) => tracing::warn!(%error, "cannot register a connection with its proxy thread"),
+            }
+        }),
+        Err(error) => tracing::warn!(%error, "cannot hand a connection to a proxy thread"),
+    }
+}
+
+/// Serves one plain-HTTP connection until it closes or shutdown drains it.
+async fn serve_plain<S>(
+    builder: auto::Builder<TokioExecutor>,
+    stream: TcpStream,
+    service: S,
+    watcher: Watcher,
+    client: SocketAddr,
+    slot: OwnedSemaphorePermit,
+) where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<ProxyBody>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    if let Err(error) = watcher.watch(connection).await {
+        tracing::debug!(%error, %client, "connection ended with an error");
+    }
+    drop(slot);
 }
 
 /// What a TLS connection's task needs: the handshake, then the same server.
@@ -164,11 +205,11 @@ struct Secure {
 impl Secure {
     async fn serve<S>(
         self,
-        stream: tokio::net::TcpStream,
+        stream: TcpStream,
         service: S,
-        watcher: hyper_util::server::graceful::Watcher,
+        watcher: Watcher,
         client: SocketAddr,
-        slot: tokio::sync::OwnedSemaphorePermit,
+        slot: OwnedSemaphorePermit,
     ) where
         S: hyper::service::Service<Request<Incoming>, Response = Response<ProxyBody>> + Send + 'static,
         S::Future: Send + 'static,
@@ -190,7 +231,7 @@ impl Secure {
 }
 
 /// Answers a connection over the limit with a 503 and closes it.
-async fn refuse(mut stream: tokio::net::TcpStream) {
+async fn refuse(mut stream: TcpStream) {
     tracing::warn!("connection limit reached; refusing a connection");
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY)).await;
     let _ = stream.shutdown().await;
