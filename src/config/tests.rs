@@ -150,3 +150,15 @@ fn api_keys_from_the_environment_form_are_parsed_without_echoing_them() {
     };
     assert!(message.contains("rate_limit") && message.contains("fast"), "{message}");
 }
+
+#[test]
+fn proxy_threads_default_to_the_cores_and_never_to_zero() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let default = Config::merge(Cli::default(), FileConfig::default()).expect("valid");
+    assert_eq!(default.proxy.threads, cores);
+    let file = FileConfig::parse("[proxy]\nthreads = 3\n").expect("file parses");
+    assert_eq!(Config::merge(Cli::default(), file).expect("valid").proxy.threads, 3);
+    let file = FileConfig::parse("[proxy]\nthreads = 3\n").expect("file parses");
+    assert_eq!(Config::merge(cli(&["--threads", "5"]), file).expect("valid").proxy.threads, 5);
+    assert_eq!(Config::merge(cli(&["--threads", "0"]), FileConfig::default()).expect("valid").proxy.threads, 1);
+}

@@ -104,7 +104,10 @@ async fn serve_with<H: Handler>(
         .max_concurrent_streams(256)
         .max_header_list_size(settings.max_header_bytes as u32)
         .keep_alive_interval(Some(Duration::from_secs(30)));
-    let graceful = GracefulShutdown::new();
+    // One per proxy thread: every poll of a watched connection touches its
+    // graceful-shutdown signal, which threads must not share.
+    let threads = settings.workers.as_ref().map_or(1, |w| w.len());
+    let graceful: Vec<GracefulShutdown> = (0..threads).map(|_| GracefulShutdown::new()).collect();
     let slots = Arc::new(Semaphore::new(settings.max_connections));
     loop {
         let (stream, client) = tokio::select! {
@@ -130,7 +133,8 @@ async fn serve_with<H: Handler>(
             let handler = Arc::clone(&handler);
             async move { Ok::<_, Infallible>(handler.call(request, conn).await) }
         });
-        let (watcher, workers) = (graceful.watcher(), settings.workers.as_deref());
+        let thread = settings.workers.as_ref().map_or(0, |w| w.next());
+        let (watcher, workers) = (graceful[thread].watcher(), settings.workers.as_deref().map(|w| (w, thread)));
         // Plain and TLS connections are separate tasks: a plain connection's
         // task must not carry the (much larger) TLS state, which would cost
         // cache misses on every request once there are hundreds of connections.
@@ -153,19 +157,19 @@ async fn serve_with<H: Handler>(
     drain(graceful, settings.grace).await;
 }
 
-/// Runs `serve(stream)` on the next proxy thread, or on this runtime when
+/// Runs `serve(stream)` on proxy thread `thread`, or on this runtime when
 /// there are no proxy threads. The stream moves to the thread's own runtime.
-fn place<F, Fut>(workers: Option<&Workers>, stream: TcpStream, serve: F)
+fn place<F, Fut>(workers: Option<(&Workers, usize)>, stream: TcpStream, serve: F)
 where
     F: FnOnce(TcpStream) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some(workers) = workers else {
+    let Some((workers, thread)) = workers else {
         tokio::spawn(serve(stream));
         return;
     };
     match stream.into_std() {
-        Ok(moving) => workers.spawn(async move {
+        Ok(moving) => workers.spawn_on(thread, async move {
             match TcpStream::from_std(moving) {
                 Ok(stream) => serve(stream).await,
                 Err(error) => tracing::warn!(%error, "cannot register a connection with its proxy thread"),
@@ -237,9 +241,14 @@ async fn refuse(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
 }
 
-async fn drain(graceful: GracefulShutdown, grace: Duration) {
+async fn drain(graceful: Vec<GracefulShutdown>, grace: Duration) {
+    let all = async {
+        for g in graceful {
+            g.shutdown().await;
+        }
+    };
     tokio::select! {
-        _ = graceful.shutdown() => tracing::debug!("all connections drained"),
+        _ = all => tracing::debug!("all connections drained"),
         _ = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; closing remaining connections"),
     }
 }

@@ -45,13 +45,25 @@ impl Workers {
         Ok(Workers { handles, next: AtomicUsize::new(0), stop, threads })
     }
 
+    /// The thread whose turn it is.
+    pub fn next(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len()
+    }
+
     /// Runs `task` on the next thread in turn.
     pub fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let n = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
-        self.handles[n].spawn(task);
+        self.spawn_on(self.next(), task);
+    }
+
+    /// Runs `task` on thread `n` (modulo their number).
+    pub fn spawn_on<F>(&self, n: usize, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.handles[n % self.handles.len()].spawn(task);
     }
 
     /// Number of threads.
