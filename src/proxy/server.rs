@@ -129,10 +129,6 @@ async fn serve_with<H: Handler>(
         let _ = stream.set_nodelay(true);
         let handler = Arc::clone(&handler);
         let conn = Conn { client, tls: tls.is_some() };
-        let service = service_fn(move |request| {
-            let handler = Arc::clone(&handler);
-            async move { Ok::<_, Infallible>(handler.call(request, conn).await) }
-        });
         let thread = settings.workers.as_ref().map_or(0, |w| w.next());
         let (watcher, workers) = (graceful[thread].watcher(), settings.workers.as_deref().map(|w| (w, thread)));
         // Plain and TLS connections are separate tasks: a plain connection's
@@ -141,7 +137,7 @@ async fn serve_with<H: Handler>(
         match &tls {
             None => {
                 let builder = builder.clone();
-                place(workers, stream, move |stream| serve_plain(builder, stream, service, watcher, client, slot));
+                place(workers, stream, move |stream| serve_plain(builder, stream, handler, conn, watcher, slot));
             }
             Some(acceptor) => {
                 let secure = Secure {
@@ -149,7 +145,7 @@ async fn serve_with<H: Handler>(
                     builder: builder.clone(),
                     timeout: settings.header_read_timeout,
                 };
-                place(workers, stream, move |stream| secure.serve(stream, service, watcher, client, slot));
+                place(workers, stream, move |stream| secure.serve(stream, handler, conn, watcher, slot));
             }
         }
     }
@@ -179,22 +175,35 @@ where
     }
 }
 
+/// The requests of one connection, answered by `handler`.
+fn service<H: Handler>(
+    handler: Arc<H>,
+    conn: Conn,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<ProxyBody>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Send
+       + 'static {
+    service_fn(move |request| {
+        let handler = Arc::clone(&handler);
+        async move { Ok::<_, Infallible>(handler.call(request, conn).await) }
+    })
+}
+
 /// Serves one plain-HTTP connection until it closes or shutdown drains it.
-async fn serve_plain<S>(
+async fn serve_plain<H: Handler>(
     builder: auto::Builder<TokioExecutor>,
     stream: TcpStream,
-    service: S,
+    handler: Arc<H>,
+    conn: Conn,
     watcher: Watcher,
-    client: SocketAddr,
     slot: OwnedSemaphorePermit,
-) where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<ProxyBody>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+) {
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service(handler, conn));
     if let Err(error) = watcher.watch(connection).await {
-        tracing::debug!(%error, %client, "connection ended with an error");
+        tracing::debug!(%error, client = %conn.client, "connection ended with an error");
     }
     drop(slot);
 }
@@ -207,28 +216,25 @@ struct Secure {
 }
 
 impl Secure {
-    async fn serve<S>(
+    async fn serve<H: Handler>(
         self,
         stream: TcpStream,
-        service: S,
+        handler: Arc<H>,
+        conn: Conn,
         watcher: Watcher,
-        client: SocketAddr,
         slot: OwnedSemaphorePermit,
-    ) where
-        S: hyper::service::Service<Request<Incoming>, Response = Response<ProxyBody>> + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
+    ) {
         let result = match tokio::time::timeout(self.timeout, self.acceptor.accept(stream)).await {
             Ok(Ok(stream)) => {
-                let connection = self.builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let connection =
+                    self.builder.serve_connection_with_upgrades(TokioIo::new(stream), service(handler, conn));
                 watcher.watch(connection).await
             }
             Ok(Err(error)) => Err(format!("TLS handshake failed: {error}").into()),
             Err(_) => Err("TLS handshake timed out".into()),
         };
         if let Err(error) = result {
-            tracing::debug!(%error, %client, "TLS connection ended with an error");
+            tracing::debug!(%error, client = %conn.client, "TLS connection ended with an error");
         }
         drop(slot);
     }

@@ -64,32 +64,34 @@ async fn take_or_connect(idle: &Idle, authority: &Authority) -> Box<Connection> 
     }
 }
 
-#[tokio::test]
-async fn sequential_requests_share_one_connection() {
-    let (authority, accepted) = instance(false).await;
+/// `rounds` requests one after another through an idle queue: how many
+/// connections the instance accepted, and how many were idle after each.
+async fn one_after_another(close: bool, rounds: usize) -> (usize, Vec<usize>) {
+    let (authority, accepted) = instance(close).await;
     let idle = Idle::default();
-    for _ in 0..5 {
+    let mut idle_after = Vec::new();
+    for _ in 0..rounds {
         let conn = take_or_connect(&idle, &authority).await;
         let (text, conn) = fetch(conn, &authority).await;
         assert_eq!(text, "ok");
         idle.put(conn);
-        assert_eq!(idle.len(), 1, "the connection went back after a clean exchange");
+        idle_after.push(idle.len());
     }
-    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    (accepted.load(Ordering::SeqCst), idle_after)
+}
+
+#[tokio::test]
+async fn sequential_requests_share_one_connection() {
+    let (accepted, idle_after) = one_after_another(false, 5).await;
+    assert_eq!(idle_after, [1; 5], "the connection went back after each clean exchange");
+    assert_eq!(accepted, 1);
 }
 
 #[tokio::test]
 async fn a_connection_the_instance_closes_is_not_kept() {
-    let (authority, accepted) = instance(true).await;
-    let idle = Idle::default();
-    for _ in 0..3 {
-        let conn = take_or_connect(&idle, &authority).await;
-        let (text, conn) = fetch(conn, &authority).await;
-        assert_eq!(text, "ok");
-        idle.put(conn);
-        assert_eq!(idle.len(), 0, "a `Connection: close` answer ends the connection");
-    }
-    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    let (accepted, idle_after) = one_after_another(true, 3).await;
+    assert_eq!(idle_after, [0; 3], "a `Connection: close` answer ends the connection");
+    assert_eq!(accepted, 3);
 }
 
 #[tokio::test]
