@@ -3,9 +3,10 @@
 //! prometheus-client's `Histogram` takes a write lock on every observation.
 //! Every proxied request records its duration, and requests on the same route
 //! run on all cores at once, so the request path would queue on that lock.
-//! Here each bucket, the count and the sum are atomics of their own; a scrape
-//! may see an observation in the count a moment before it shows in its
-//! bucket, which Prometheus tolerates (the next scrape agrees).
+//! Here each bucket and the sum are atomics of their own (the count is the
+//! buckets' total, summed at scrape time); a scrape may see an observation in
+//! its bucket a moment before it shows in the sum, which Prometheus tolerates
+//! (the next scrape agrees).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,7 +28,6 @@ struct Inner {
     bounds: Box<[f64]>,
     /// One per bound, and one more for everything above the last.
     buckets: Box<[AtomicU64]>,
-    count: AtomicU64,
     /// Sum of the observations, in nanoseconds.
     sum_nanos: AtomicU64,
 }
@@ -36,7 +36,7 @@ impl Default for Latency {
     fn default() -> Self {
         let bounds: Box<[f64]> = bounds().collect();
         let buckets = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
-        Latency(Arc::new(Inner { bounds, buckets, count: AtomicU64::new(0), sum_nanos: AtomicU64::new(0) }))
+        Latency(Arc::new(Inner { bounds, buckets, sum_nanos: AtomicU64::new(0) }))
     }
 }
 
@@ -46,7 +46,6 @@ impl Latency {
         let inner = &*self.0;
         let bucket = inner.bounds.iter().position(|&b| seconds <= b).unwrap_or(inner.bounds.len());
         inner.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        inner.count.fetch_add(1, Ordering::Relaxed);
         inner.sum_nanos.fetch_add((seconds * 1e9) as u64, Ordering::Relaxed);
     }
 }

@@ -38,7 +38,9 @@ impl RetryBudget {
 
     /// Counts one request.
     pub fn deposit(&self) {
-        if self.deposit == 0 {
+        // A full budget (no retries lately: the usual case) is only read, so
+        // threads do not take turns writing the same cache line per request.
+        if self.deposit == 0 || self.balance.load(Ordering::Relaxed) >= self.cap {
             return;
         }
         let after = self.balance.fetch_add(self.deposit, Ordering::Relaxed) + self.deposit;
