@@ -204,6 +204,47 @@ async fn connections_to_an_instance_are_reused_from_one_request_to_the_next() {
     assert_eq!(backend.connections(), 1, "one sequential client needs one upstream connection");
 }
 
+/// An instance that answers one request per connection and then closes it,
+/// without saying so (no `Connection: close`), as servers with a short
+/// keep-alive timeout do. Counts the connections it accepted.
+async fn one_shot_instance() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+            });
+        }
+    });
+    (port, accepted)
+}
+
+#[tokio::test]
+async fn an_instance_that_closes_idle_connections_causes_no_error() {
+    let (consul, _backend, portico) = setup().await;
+    let (port, accepted) = one_shot_instance().await;
+    consul.register(&ttl_service("closer", "closer-1", port, &["portico.route=/closer"])).await;
+    portico.wait_instances("/closer", &["closer-1"], Duration::from_secs(5)).await;
+    for i in 0..10 {
+        let response = portico.get("/closer").await;
+        assert_eq!(response.status(), 200, "request {i}");
+        assert_eq!(response.text().await.expect("body"), "ok");
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 10, "each request needed a new connection");
+}
+
 #[tokio::test]
 async fn connect_is_refused_and_the_connection_stays_usable() {
     let (_consul, _backend, portico) = setup().await;
