@@ -20,6 +20,7 @@
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -177,9 +178,13 @@ pub fn set_thread_slot(slot: usize) {
 
 /// The idle connections of one instance.
 pub struct Idle {
-    /// Allocated when a thread first leaves a connection here.
-    slots: [std::sync::OnceLock<Box<Slot>>; SLOTS],
+    /// Allocated when the first connection is left here, each queue when
+    /// its thread first leaves one: an instance that never carried traffic
+    /// costs one pointer.
+    slots: OnceLock<Box<Slots>>,
 }
+
+type Slots = [OnceLock<Box<Slot>>; SLOTS];
 
 #[derive(Default)]
 struct Slot {
@@ -189,7 +194,7 @@ struct Slot {
 
 impl Default for Idle {
     fn default() -> Self {
-        Idle { slots: std::array::from_fn(|_| std::sync::OnceLock::new()) }
+        Idle { slots: OnceLock::new() }
     }
 }
 
@@ -202,7 +207,7 @@ impl std::fmt::Debug for Idle {
 impl Idle {
     /// Connections waiting, over all threads.
     pub fn len(&self) -> usize {
-        self.slots.iter().filter_map(|s| s.get()).map(|s| s.len.load(Ordering::Relaxed)).sum()
+        self.queues().map(|s| s.len.load(Ordering::Relaxed)).sum()
     }
 
     /// True when none is waiting.
@@ -214,7 +219,7 @@ impl Idle {
     /// this thread's queue, if any; the closed, stale or misdirected ones met
     /// on the way are dropped.
     pub fn take(&self, authority: &Authority, max_age: Duration) -> Option<Box<Connection>> {
-        let slot = self.slots[SLOT.with(|s| s.get())].get()?;
+        let slot = self.slots.get()?[SLOT.with(|s| s.get())].get()?;
         while let Some(mut conn) = slot.pop() {
             if &conn.authority == authority && conn.idle_since.elapsed() < max_age && conn.reusable() {
                 return Some(conn);
@@ -226,7 +231,8 @@ impl Idle {
     /// Puts `conn` back in this thread's queue if its last exchange ended
     /// cleanly and there is room; otherwise it is closed.
     pub fn put(&self, mut conn: Box<Connection>) {
-        let slot = self.slots[SLOT.with(|s| s.get())].get_or_init(Box::default);
+        let slots = self.slots.get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+        let slot = slots[SLOT.with(|s| s.get())].get_or_init(Box::default);
         if slot.len.load(Ordering::Relaxed) >= MAX_IDLE_PER_INSTANCE || !conn.reusable() {
             return;
         }
@@ -234,9 +240,14 @@ impl Idle {
         slot.push(conn);
     }
 
+    /// The queues threads have left connections in.
+    fn queues(&self) -> impl Iterator<Item = &Slot> {
+        self.slots.get().into_iter().flat_map(|slots| slots.iter().filter_map(|s| s.get().map(|b| &**b)))
+    }
+
     /// Closes the connections idle for `max_age` or closed by the instance.
     pub fn sweep(&self, max_age: Duration) {
-        for slot in self.slots.iter().filter_map(|s| s.get()) {
+        for slot in self.queues() {
             for _ in 0..slot.len.load(Ordering::Relaxed) {
                 let Some(mut conn) = slot.pop() else { break };
                 if conn.idle_since.elapsed() < max_age && conn.reusable() {
