@@ -20,10 +20,12 @@
 //!   swaps: in-flight counts, passive outlier ejection, slow start.
 //!
 //! Data plane (no locks, no Consul call, nothing awaited while holding the snapshot):
-//! - [`proxy`]: the accept loop with its connection limits, the request path
-//!   (route → pick → forward, retried on another instance when safe), request
-//!   bodies, header rules, upgrades, the per-request record, and the one place
-//!   where errors become JSON responses.
+//! - [`proxy`]: the accept loop with its connection limits, the proxy threads
+//!   (a single-threaded runtime each) it deals connections to, the request path
+//!   (route → pick → forward, retried on another instance when safe), upstream
+//!   connections driven by the request that uses them, request bodies, header
+//!   rules, upgrades, the per-request record, and the one place where errors
+//!   become JSON responses.
 //! - [`admin`]: the admin listener: `/healthz`, `/metrics`, `/admin/routes`,
 //!   `/admin/cache`, and the live dashboard with its event stream.
 //!

@@ -50,7 +50,7 @@ struct Leg<'a> {
 pub struct Gateway {
     /// The current routing snapshot.
     snapshot: Shared,
-    /// Pooled connections to instances.
+    /// Connections to instances (kept per instance and thread) and the retry budget.
     upstreams: Upstreams,
     /// Request-ID generator.
     ids: RequestIds,
