@@ -153,11 +153,11 @@ impl Upstreams {
             let response = sender.send_request(request).await.map_err(|e| failed(endpoint, &e))?;
             return Ok((response, None));
         }
-        let conn = match endpoint.state.connections.take(&endpoint.authority, self.idle_timeout) {
-            Some(idle) => idle,
-            None => self.connect(endpoint).await?,
+        // Only an idle connection may have been closed by the instance meanwhile.
+        let (conn, reused) = match endpoint.state.connections.take(&endpoint.authority, self.idle_timeout) {
+            Some(idle) => (idle, true),
+            None => (self.connect(endpoint).await?, false),
         };
-        let reused = conn.reused;
         let request = match conn.send(request).await {
             Ok((response, conn)) => return Ok((response, Some(conn))),
             Err(SendError::NotSent(request, _)) if reused => *request,

@@ -48,13 +48,11 @@ pub struct Connection {
     driver: Option<Driver>,
     authority: Authority,
     idle_since: Instant,
-    /// True once it has carried a request: the instance may have closed it since.
-    pub reused: bool,
 }
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("authority", &self.authority).field("reused", &self.reused).finish()
+        f.debug_struct("Connection").field("authority", &self.authority).finish()
     }
 }
 
@@ -86,13 +84,7 @@ pub async fn connect(authority: &Authority, timeout: Duration) -> Result<Box<Con
         .map_err(|_| ConnectError::TimedOut(timeout))??;
     stream.set_nodelay(true)?;
     let (sender, driver) = http1::Builder::new().handshake(TokioIo::new(stream)).await?;
-    Ok(Box::new(Connection {
-        sender,
-        driver: Some(driver),
-        authority: authority.clone(),
-        idle_since: Instant::now(),
-        reused: false,
-    }))
+    Ok(Box::new(Connection { sender, driver: Some(driver), authority: authority.clone(), idle_since: Instant::now() }))
 }
 
 impl Connection {
@@ -111,7 +103,6 @@ impl Connection {
         })
         .await;
         self.driver = driver;
-        self.reused = true;
         match result {
             Ok(response) => Ok((response, self)),
             Err(mut e) => match e.take_message() {
@@ -137,6 +128,12 @@ impl Connection {
     /// Reads and writes what is pending; false once the connection is over.
     pub fn poll_drive(&mut self, cx: &mut Context<'_>) -> bool {
         drive(&mut self.driver, cx)
+    }
+
+    /// True when it has been idle less than `max_age` and another request
+    /// can go out on it now.
+    fn fresh(&mut self, max_age: Duration) -> bool {
+        self.idle_since.elapsed() < max_age && self.reusable()
     }
 
     /// True when another request can go out on it now.
@@ -221,7 +218,7 @@ impl Idle {
     pub fn take(&self, authority: &Authority, max_age: Duration) -> Option<Box<Connection>> {
         let slot = self.slots.get()?[SLOT.with(|s| s.get())].get()?;
         while let Some(mut conn) = slot.pop() {
-            if &conn.authority == authority && conn.idle_since.elapsed() < max_age && conn.reusable() {
+            if &conn.authority == authority && conn.fresh(max_age) {
                 return Some(conn);
             }
         }
@@ -250,7 +247,7 @@ impl Idle {
         for slot in self.queues() {
             for _ in 0..slot.len.load(Ordering::Relaxed) {
                 let Some(mut conn) = slot.pop() else { break };
-                if conn.idle_since.elapsed() < max_age && conn.reusable() {
+                if conn.fresh(max_age) {
                     slot.push(conn);
                 }
             }

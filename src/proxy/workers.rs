@@ -50,14 +50,6 @@ impl Workers {
         self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len()
     }
 
-    /// Runs `task` on the next thread in turn.
-    pub fn spawn<F>(&self, task: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        self.spawn_on(self.next(), task);
-    }
-
     /// Runs `task` on thread `n` (modulo their number).
     pub fn spawn_on<F>(&self, n: usize, task: F)
     where
@@ -102,7 +94,7 @@ mod tests {
         let (done_tx, mut done_rx) = tokio::sync::mpsc::channel(6);
         for _ in 0..6 {
             let (seen, done) = (Arc::clone(&seen), done_tx.clone());
-            workers.spawn(async move {
+            workers.spawn_on(workers.next(), async move {
                 let name = std::thread::current().name().unwrap_or_default().to_string();
                 seen.lock().expect("lock").push(name);
                 let _ = done.send(()).await;
@@ -121,7 +113,7 @@ mod tests {
     fn dropping_the_workers_stops_their_threads() {
         let workers = Workers::start(2).expect("threads");
         let (tx, rx) = std::sync::mpsc::channel();
-        workers.spawn(async move {
+        workers.spawn_on(workers.next(), async move {
             let _ = tx.send(());
             std::future::pending::<()>().await;
         });
