@@ -75,10 +75,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 
 /// Sets the `X-Forwarded-*` headers for a request from `client`.
 pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, proto: &'static str, host: Option<&HeaderValue>) {
-    let prior = headers.get(&X_FORWARDED_FOR).map(HeaderValue::as_bytes).filter(|p| !p.trim_ascii().is_empty());
+    // A prior chain that is not plain text is replaced, not extended.
+    let prior = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()).filter(|p| !p.trim().is_empty());
     let mut chain = BytesMut::with_capacity(prior.map_or(0, |p| p.len() + 2) + 39);
     if let Some(prior) = prior {
-        chain.extend_from_slice(prior);
+        chain.extend_from_slice(prior.as_bytes());
         chain.extend_from_slice(b", ");
     }
     let _ = write!(chain, "{client}");

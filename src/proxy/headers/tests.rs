@@ -48,6 +48,18 @@ fn forwarded_for_is_appended() {
 }
 
 #[test]
+fn a_forwarded_for_chain_that_is_blank_or_not_text_is_replaced() {
+    let ip = "10.1.2.3".parse().expect("ip");
+    let mut blank = map(&[("x-forwarded-for", "  ")]);
+    set_forwarded(&mut blank, ip, "http", None);
+    assert_eq!(blank["x-forwarded-for"], "10.1.2.3");
+    let mut garbled = HeaderMap::new();
+    garbled.insert("x-forwarded-for", HeaderValue::from_bytes(b"1.2.3.4\xff").expect("obs-text is a valid value"));
+    set_forwarded(&mut garbled, ip, "http", None);
+    assert_eq!(garbled["x-forwarded-for"], "10.1.2.3");
+}
+
+#[test]
 fn request_ids_are_kept_or_made() {
     let ids = RequestIds::default();
     let mut given = map(&[("x-request-id", "abc-123")]);
