@@ -18,6 +18,7 @@ pub mod pool;
 pub mod retry;
 pub mod server;
 pub mod upgrade;
+pub mod validate;
 pub mod workers;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use hyper::body::Incoming;
 
 use crate::auth::X_AUTH_SUBJECT;
 use crate::config::ProxySettings;
+use crate::routing::encoded::EncodedChars;
 use crate::routing::path::normalize;
 use crate::snapshot::{Route, Shared};
 pub use body::ProxyBody;
@@ -44,6 +46,15 @@ struct Leg<'a> {
     path: &'a str,
     conn: Conn,
     exchange: &'a mut Exchange,
+}
+
+/// The first encoded character in `path` that `route` does not allow, if any
+/// (a path without `%` is not scanned twice: normalization already looked).
+fn refused_escape(path: &str, route: &Route) -> Option<&'static str> {
+    if !path.contains('%') {
+        return None;
+    }
+    EncodedChars::found_in(path).outside(route.options.allow_encoded).first_escape()
 }
 
 /// Everything the request path needs, shared by all connections.
@@ -109,10 +120,14 @@ impl Gateway {
         if request.method() == Method::CONNECT {
             return Err(ProxyError::MethodNotAllowed);
         }
+        validate::check_host(request.version(), request.headers())?;
         let uri = request.uri().clone(); // Bytes-backed: a refcount, not a copy
         let path = normalize(uri.path())?;
         let route = self.route(&path)?;
         exchange.route = Some(Arc::clone(&route));
+        if let Some(escape) = refused_escape(&path, &route) {
+            return Err(ProxyError::EncodedChar(escape));
+        }
         // Only Portico says who a client is; a client's own claim is dropped.
         if request.headers().contains_key(&X_AUTH_SUBJECT) {
             request.headers_mut().remove(&X_AUTH_SUBJECT);

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use http::HeaderValue;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
@@ -108,11 +110,15 @@ impl JwtVerifier {
         v.validate_nbf = false;
         v.required_spec_claims.clear();
         v.validate_aud = self.settings.audience.is_some();
+        // A configured issuer or audience is a requirement: a token that
+        // leaves the claim out is refused, not waved through.
         if let Some(aud) = &self.settings.audience {
             v.set_audience(&[aud]);
+            v.required_spec_claims.insert("aud".to_string());
         }
         if let Some(iss) = &self.settings.issuer {
             v.set_issuer(&[iss]);
+            v.required_spec_claims.insert("iss".to_string());
         }
         v
     }
@@ -193,7 +199,16 @@ fn jwks_keys(path: &PathBuf) -> Result<Vec<Key>, AuthError> {
         let alg = match &jwk.algorithm {
             AlgorithmParameters::RSA(_) => Algorithm::RS256,
             AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
-            AlgorithmParameters::OctetKey(_) => Algorithm::HS256,
+            AlgorithmParameters::OctetKey(octets) => {
+                let secret = URL_SAFE_NO_PAD
+                    .decode(octets.value.trim_end_matches('='))
+                    .map_err(|e| bad(format!("key {:?}: k is not base64url: {e}", jwk.common.key_id)))?;
+                if secret.len() < 32 {
+                    let kid = &jwk.common.key_id;
+                    return Err(bad(format!("key {kid:?}: an HS256 secret must be at least 32 bytes")));
+                }
+                Algorithm::HS256
+            }
             _ => continue, // a key type Portico does not verify with is skipped, not fatal
         };
         let key = DecodingKey::from_jwk(jwk).map_err(|e| bad(format!("key {:?}: {e}", jwk.common.key_id)))?;

@@ -223,3 +223,50 @@ fn odd_authorization_headers_are_refused_without_a_panic() {
     huge.insert("authorization", format!("Bearer {}", "a".repeat(60_000)).parse().expect("v"));
     assert_eq!(reason(&auth, AuthScheme::Jwt, &huge), "malformed token");
 }
+
+#[test]
+fn a_configured_issuer_or_audience_must_be_present_in_the_token() {
+    let auth = authenticator(JwtSettings {
+        issuer: Some("https://id.example".into()),
+        audience: Some("shop".into()),
+        ..secret_settings()
+    });
+    let good = json!({"sub": "a", "exp": now() + 60, "iss": "https://id.example", "aud": "shop"});
+    let mut no_iss = good.clone();
+    no_iss.as_object_mut().map(|o| o.remove("iss"));
+    assert_eq!(reason(&auth, AuthScheme::Jwt, &bearer(&hs256(no_iss))), "token has no iss claim");
+    let mut no_aud = good.clone();
+    no_aud.as_object_mut().map(|o| o.remove("aud"));
+    assert_eq!(reason(&auth, AuthScheme::Jwt, &bearer(&hs256(no_aud))), "token has no aud claim");
+    let unconfigured = authenticator(secret_settings());
+    let bare = json!({"sub": "a", "exp": now() + 60});
+    assert!(
+        unconfigured.authenticate(AuthScheme::Jwt, &bearer(&hs256(bare))).is_ok(),
+        "nothing configured, nothing required"
+    );
+}
+
+#[test]
+fn a_short_hs256_key_in_a_jwks_file_is_refused_like_a_short_secret() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jwks = dir.path().join("jwks.json");
+    let short = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b"only-sixteen-byt");
+    let set = json!({"keys": [{"kty": "oct", "kid": "short", "k": short}]});
+    std::fs::write(&jwks, set.to_string()).expect("write");
+    let error = JwtVerifier::new(JwtSettings { jwks_file: Some(jwks.clone()), ..JwtSettings::default() })
+        .err()
+        .expect("refused");
+    assert!(error.to_string().contains("at least 32 bytes") && error.to_string().contains("short"), "{error}");
+
+    let long = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(SECRET.as_bytes());
+    let set = json!({"keys": [{"kty": "oct", "kid": "long", "k": long}]});
+    std::fs::write(&jwks, set.to_string()).expect("write");
+    let auth = authenticator(JwtSettings { jwks_file: Some(jwks), ..JwtSettings::default() });
+    let mut header = Header::default();
+    header.kid = Some("long".into());
+    let token =
+        encode(&header, &json!({"sub": "svc", "exp": now() + 60}), &EncodingKey::from_secret(SECRET.as_bytes()))
+            .expect("encode");
+    assert_eq!(auth.authenticate(AuthScheme::Jwt, &bearer(&token)).expect("valid"), "svc");
+}

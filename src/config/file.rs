@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::edge::{AuthSection, CacheSection, EdgeFile, RateLimitSection, TlsSection};
 use super::{duration_or, invalid, parse_policy, ConfigError, ConsulSettings, ProxySettings, StaticRoute};
 use crate::balance::Ejection;
+use crate::routing::encoded::EncodedChars;
 use crate::routing::tags::{parse_cache, parse_prefix, AuthScheme, RateSpec, RouteOptions};
 
 /// The file as written; every field optional.
@@ -93,6 +94,9 @@ pub struct RouteSection {
     pub rate_burst: Option<u32>,
     /// `true`, `false` or a default TTL such as `30s`.
     pub cache: Option<String>,
+    /// Encoded characters accepted in paths: `["slash", "semicolon"]`.
+    #[serde(default)]
+    pub allow_encoded: Vec<String>,
 }
 
 impl FileConfig {
@@ -146,6 +150,10 @@ impl RouteSection {
         }
         if let Some(cache) = &self.cache {
             options.cache = parse_cache(cache).map_err(|e| invalid("route cache", cache, e))?;
+        }
+        for name in &self.allow_encoded {
+            let one = EncodedChars::parse_one(name).map_err(|e| invalid("route allow_encoded", name, e))?;
+            options.allow_encoded = EncodedChars::union(options.allow_encoded, one);
         }
         Ok(StaticRoute { prefix, service: self.service.trim().to_string(), options })
     }

@@ -164,7 +164,13 @@ fn plain(headers: &HeaderMap) -> bool {
 }
 
 fn cache_key(route: &Arc<Route>, path: &str, request: &Request<Incoming>) -> CacheKey {
-    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    // HTTP/2 names the host in `:authority` and may send no `Host` at all.
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("");
     let target = match request.uri().query() {
         Some(q) => format!("{path}?{q}"),
         None => path.to_string(),

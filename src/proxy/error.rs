@@ -16,6 +16,10 @@ use crate::routing::path::PathError;
 pub enum ProxyError {
     #[error("bad request path: {0}")]
     BadPath(#[from] PathError),
+    #[error("{0}")]
+    BadHost(&'static str),
+    #[error("encoded character {0} is not allowed in this route's paths")]
+    EncodedChar(&'static str),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("malformed request body")]
@@ -43,6 +47,7 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::BadPath(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BadHost(_) | ProxyError::EncodedChar(_) => StatusCode::BAD_REQUEST,
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::BadBody(_) => StatusCode::BAD_REQUEST,
             ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,

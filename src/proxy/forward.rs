@@ -244,6 +244,12 @@ fn prepare(head: &mut http::request::Parts, path: &str, conn: Conn) -> Result<()
         head.headers.get(header::HOST).cloned().or_else(|| head.uri.authority().and_then(|a| a.as_str().parse().ok()));
     let upgrading = wants_upgrade(&head.headers);
     strip_hop_by_hop(&mut head.headers, upgrading);
+    // The client's `100-continue` was answered when its body was read (the
+    // server sends `100` on the first read), so the instance must not wait for
+    // a second go-ahead that nobody will send.
+    if head.headers.contains_key(header::EXPECT) {
+        head.headers.remove(header::EXPECT);
+    }
     let proto = if conn.tls { "https" } else { "http" };
     set_forwarded(&mut head.headers, conn.client.ip(), proto, host.as_ref());
     if let Some(host) = host {

@@ -226,8 +226,14 @@ impl Secure {
     ) {
         let result = match tokio::time::timeout(self.timeout, self.acceptor.accept(stream)).await {
             Ok(Ok(stream)) => {
-                let connection =
-                    self.builder.serve_connection_with_upgrades(TokioIo::new(stream), service(handler, conn));
+                // ALPN settled the protocol: an h2 connection that does not
+                // open with the HTTP/2 preface is closed (RFC 9113 §3.4), not
+                // sniffed and answered in HTTP/1.1.
+                let builder = match stream.get_ref().1.alpn_protocol() {
+                    Some(b"h2") => self.builder.http2_only(),
+                    _ => self.builder,
+                };
+                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service(handler, conn));
                 watcher.watch(connection).await
             }
             Ok(Err(error)) => Err(format!("TLS handshake failed: {error}").into()),

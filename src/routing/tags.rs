@@ -13,10 +13,12 @@
 //! | `portico.rate-limit=N/s\|m\|h` | requests per client per period (429 over) |
 //! | `portico.rate-burst=N`       | requests a client may send at once (default N) |
 //! | `portico.cache=true\|false\|30s` | cache GET/HEAD; a duration is the TTL when the response names none |
+//! | `portico.allow-encoded=slash,semicolon` | encoded characters this route accepts in paths (repeatable; default none: 400) |
 
 use std::time::Duration;
 
 use crate::balance::Policy;
+use crate::routing::encoded::EncodedChars;
 use crate::routing::path::normalize;
 
 /// The namespace every Portico tag starts with.
@@ -37,6 +39,8 @@ pub struct RouteOptions {
     pub rate: Option<RateSpec>,
     /// Response caching for GET and HEAD.
     pub cache: Option<CacheSpec>,
+    /// Encoded characters (`%2F`, `%3B`, ...) accepted in this route's paths.
+    pub allow_encoded: EncodedChars,
 }
 
 impl RouteOptions {
@@ -177,6 +181,8 @@ pub fn parse_tags(tags: &[String]) -> Declarations {
             Some(("cache", value)) => {
                 once(&mut seen.cache, value).and_then(|_| parse_cache(value)).map(|c| out.options.cache = c)
             }
+            Some(("allow-encoded", value)) => EncodedChars::parse(value)
+                .map(|set| out.options.allow_encoded = EncodedChars::union(out.options.allow_encoded, set)),
             Some((key, _)) => Err(format!("unknown option {key:?}")),
             None => Err("expected portico.<option>=<value>".to_string()),
         };
