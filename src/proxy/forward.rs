@@ -131,38 +131,56 @@ impl Upstreams {
         endpoint: &Endpoint,
         body: Outbound,
     ) -> Result<(Response<Incoming>, Option<Box<Connection>>), Failed> {
-        let request = upstream_request(attempt.head, endpoint, body).map_err(|e| (e, None))?;
-        let exchanged = self.exchange(endpoint, request, attempt.upgrading);
+        let exchanged = self.exchange(attempt, endpoint, body);
         match tokio::time::timeout(attempt.settings.response_timeout, exchanged).await {
             Ok(result) => result,
             Err(_) => Err((ProxyError::Timeout { instance: endpoint.id.clone() }, None)),
         }
     }
 
-    /// Sends over an idle connection, or a new one. A request that an idle
-    /// connection could not take (the instance had just closed it) goes out
-    /// again on a new connection. A protocol switch always gets a new one.
+    /// Sends over an idle connection, or a new one. A protocol switch always
+    /// gets a new one. An idle connection may have been closed by the instance
+    /// meanwhile (servers close idle keep-alive connections on their own
+    /// clock): a request it could not take, or one that got no response byte
+    /// and can be sent again (its body is buffered), goes out once more on a
+    /// new connection to the same instance. That is not a retry: the instance
+    /// never saw the request, and the retry budget is not spent.
     async fn exchange(
         &self,
+        attempt: &Attempt<'_>,
         endpoint: &Endpoint,
-        request: Request<Outbound>,
-        upgrading: bool,
+        body: Outbound,
     ) -> Result<(Response<Incoming>, Option<Box<Connection>>), Failed> {
-        if upgrading {
+        if attempt.upgrading {
+            let request = upstream_request(attempt.head, endpoint, body);
             let mut sender = self.connect(endpoint).await?.detach_for_upgrade();
             let response = sender.send_request(request).await.map_err(|e| failed(endpoint, &e))?;
             return Ok((response, None));
         }
-        // Only an idle connection may have been closed by the instance meanwhile.
-        let (conn, reused) = match endpoint.state.connections.take(&endpoint.authority, self.idle_timeout) {
-            Some(idle) => (idle, true),
-            None => (self.connect(endpoint).await?, false),
+        let Some(idle) = endpoint.state.connections.take(&endpoint.authority, self.idle_timeout) else {
+            return self.send_new(endpoint, upstream_request(attempt.head, endpoint, body)).await;
         };
-        let request = match conn.send(request).await {
+        let again = body.replay();
+        let request = match idle.send(upstream_request(attempt.head, endpoint, body)).await {
             Ok((response, conn)) => return Ok((response, Some(conn))),
-            Err(SendError::NotSent(request, _)) if reused => *request,
-            Err(SendError::NotSent(_, e) | SendError::Failed(e)) => return Err(failed(endpoint, &e)),
+            Err(SendError::NotSent(request, _)) => *request,
+            Err(SendError::Failed(e)) => match again {
+                Some(body) if classify(&e) == Failure::NoResponse => {
+                    tracing::debug!(instance = %endpoint.id, "idle connection closed under a request; sending it again");
+                    upstream_request(attempt.head, endpoint, body)
+                }
+                _ => return Err(failed(endpoint, &e)),
+            },
         };
+        self.send_new(endpoint, request).await
+    }
+
+    /// Sends `request` on a new connection to `endpoint`.
+    async fn send_new(
+        &self,
+        endpoint: &Endpoint,
+        request: Request<Outbound>,
+    ) -> Result<(Response<Incoming>, Option<Box<Connection>>), Failed> {
         match self.connect(endpoint).await?.send(request).await {
             Ok((response, conn)) => Ok((response, Some(conn))),
             Err(SendError::NotSent(_, e) | SendError::Failed(e)) => Err(failed(endpoint, &e)),
@@ -220,11 +238,7 @@ fn finish(
 }
 
 /// The request for one attempt: the prepared head aimed at `endpoint`.
-fn upstream_request(
-    head: &http::request::Parts,
-    endpoint: &Endpoint,
-    body: Outbound,
-) -> Result<Request<Outbound>, ProxyError> {
+fn upstream_request(head: &http::request::Parts, endpoint: &Endpoint, body: Outbound) -> Request<Outbound> {
     let mut request = Request::new(body);
     *request.method_mut() = head.method.clone();
     *request.uri_mut() = origin_form(&head.uri);
@@ -235,7 +249,7 @@ fn upstream_request(
             request.headers_mut().insert(header::HOST, host);
         }
     }
-    Ok(request)
+    request
 }
 
 /// Rewrites the request head for the instances: path, headers.

@@ -48,6 +48,9 @@ pub struct Connection {
     driver: Option<Driver>,
     authority: Authority,
     idle_since: Instant,
+    /// How long the instance keeps it open while idle, when it says so
+    /// (`Keep-Alive: timeout=N`, as Node.js and Apache send).
+    server_idle: Option<Duration>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -84,7 +87,13 @@ pub async fn connect(authority: &Authority, timeout: Duration) -> Result<Box<Con
         .map_err(|_| ConnectError::TimedOut(timeout))??;
     stream.set_nodelay(true)?;
     let (sender, driver) = http1::Builder::new().handshake(TokioIo::new(stream)).await?;
-    Ok(Box::new(Connection { sender, driver: Some(driver), authority: authority.clone(), idle_since: Instant::now() }))
+    Ok(Box::new(Connection {
+        sender,
+        driver: Some(driver),
+        authority: authority.clone(),
+        idle_since: Instant::now(),
+        server_idle: None,
+    }))
 }
 
 impl Connection {
@@ -104,7 +113,12 @@ impl Connection {
         .await;
         self.driver = driver;
         match result {
-            Ok(response) => Ok((response, self)),
+            Ok(response) => {
+                if let Some(timeout) = keep_alive_timeout(response.headers()) {
+                    self.server_idle = Some(timeout);
+                }
+                Ok((response, self))
+            }
             Err(mut e) => match e.take_message() {
                 Some(request) => Err(SendError::NotSent(Box::new(request), e.into_error())),
                 None => Err(SendError::Failed(e.into_error())),
@@ -133,13 +147,34 @@ impl Connection {
     /// True when it has been idle less than `max_age` and another request
     /// can go out on it now.
     fn fresh(&mut self, max_age: Duration) -> bool {
-        self.idle_since.elapsed() < max_age && self.reusable()
+        let limit = self.server_idle.map_or(max_age, |server| max_age.min(before_server_closes(server)));
+        self.idle_since.elapsed() < limit && self.reusable()
     }
 
     /// True when another request can go out on it now.
     fn reusable(&mut self) -> bool {
         let mut cx = Context::from_waker(Waker::noop());
         self.poll_drive(&mut cx) && self.sender.is_ready()
+    }
+}
+
+/// The `timeout` of a `Keep-Alive` header (`timeout=5, max=100`), if any.
+pub fn keep_alive_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get(&KEEP_ALIVE)?.to_str().ok()?;
+    let timeout = value.split(',').find_map(|p| p.trim().strip_prefix("timeout="))?;
+    timeout.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+static KEEP_ALIVE: http::HeaderName = http::HeaderName::from_static("keep-alive");
+
+/// How long an idle connection is used when its server closes it after
+/// `server`: a second less (half of it below two seconds), so a request is
+/// never sent into the moment the server closes.
+fn before_server_closes(server: Duration) -> Duration {
+    if server >= Duration::from_secs(2) {
+        server - Duration::from_secs(1)
+    } else {
+        server / 2
     }
 }
 

@@ -128,3 +128,48 @@ async fn connecting_to_nothing_fails_fast() {
     let error = connect(&authority, Duration::from_secs(2)).await.expect_err("nothing listens");
     assert!(matches!(error, ConnectError::Io(_)), "{error:?}");
 }
+
+#[test]
+fn the_keep_alive_timeout_is_read_from_the_header() {
+    let mut headers = http::HeaderMap::new();
+    assert_eq!(keep_alive_timeout(&headers), None);
+    headers.insert("keep-alive", "timeout=5".parse().expect("value"));
+    assert_eq!(keep_alive_timeout(&headers), Some(Duration::from_secs(5)));
+    headers.insert("keep-alive", "max=100, timeout=15".parse().expect("value"));
+    assert_eq!(keep_alive_timeout(&headers), Some(Duration::from_secs(15)));
+    headers.insert("keep-alive", "timeout=soon".parse().expect("value"));
+    assert_eq!(keep_alive_timeout(&headers), None);
+}
+
+/// An instance that says it closes idle connections after 5 s, as Node.js does.
+async fn node_like_instance() -> Authority {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let authority: Authority = listener.local_addr().expect("addr").to_string().parse().expect("authority");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = service_fn(|_req| async {
+                let mut response = http::Response::new(Full::new(Bytes::from("ok")));
+                response.headers_mut().insert("keep-alive", http::HeaderValue::from_static("timeout=5"));
+                Ok::<_, Infallible>(response)
+            });
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+        }
+    });
+    authority
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_given_up_before_the_instance_closes_it() {
+    let authority = node_like_instance().await;
+    let idle = Idle::default();
+    let (_, conn) = fetch(connect(&authority, Duration::from_secs(2)).await.expect("connect"), &authority).await;
+    idle.put(conn);
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_millis(3900)).await;
+    let conn = idle.take(&authority, AGE).expect("idle 3.9 s of the instance's 5: still used");
+    let (_, conn) = fetch(conn, &authority).await;
+    idle.put(conn);
+    tokio::time::advance(Duration::from_secs(4)).await;
+    assert!(idle.take(&authority, AGE).is_none(), "idle 4 s: within a second of the instance's close, not used");
+    assert!(idle.is_empty());
+}
