@@ -131,6 +131,8 @@ pub struct ConsulSettings {
 pub struct ProxySettings {
     /// Upstream TCP connect timeout.
     pub connect_timeout: Duration,
+    /// A request or response body that makes no progress this long ends its exchange.
+    pub body_idle_timeout: Duration,
     /// Time allowed from sending a request to receiving response headers.
     pub response_timeout: Duration,
     /// Idle pooled upstream connections are closed after this long.
@@ -199,6 +201,7 @@ impl Default for ProxySettings {
     fn default() -> Self {
         ProxySettings {
             connect_timeout: Duration::from_secs(2),
+            body_idle_timeout: Duration::from_secs(60),
             response_timeout: Duration::from_secs(60),
             pool_idle_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),

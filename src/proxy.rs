@@ -12,6 +12,7 @@ pub mod error;
 pub mod exchange;
 pub mod forward;
 pub mod headers;
+pub mod idle;
 pub mod outbound;
 pub mod policies;
 pub mod pool;

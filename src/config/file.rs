@@ -54,6 +54,7 @@ pub struct ConsulSection {
 #[serde(deny_unknown_fields)]
 pub struct ProxySection {
     pub connect_timeout: Option<String>,
+    pub body_idle_timeout: Option<String>,
     pub response_timeout: Option<String>,
     pub pool_idle_timeout: Option<String>,
     pub header_read_timeout: Option<String>,
@@ -199,6 +200,7 @@ impl ProxySection {
         Ok(ProxySettings {
             connect_timeout: duration_or("proxy.connect_timeout", &self.connect_timeout, d.connect_timeout)?,
             response_timeout: duration_or("proxy.response_timeout", &self.response_timeout, d.response_timeout)?,
+            body_idle_timeout: duration_or("proxy.body_idle_timeout", &self.body_idle_timeout, d.body_idle_timeout)?,
             pool_idle_timeout: duration_or("proxy.pool_idle_timeout", &self.pool_idle_timeout, d.pool_idle_timeout)?,
             header_read_timeout: duration_or(
                 "proxy.header_read_timeout",

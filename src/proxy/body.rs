@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use tokio::sync::mpsc;
 
 use super::exchange::Exchange;
+use super::outbound::BoxError;
 use super::pool::Connection;
 use crate::balance::InFlight;
 
@@ -49,9 +50,9 @@ impl ProxyBody {
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
             ProxyBody::Upstream(upstream) => upstream.poll_frame(cx),
             ProxyBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
@@ -100,7 +101,7 @@ impl UpstreamBody {
         UpstreamBody { body, conn, in_flight, exchange }
     }
 
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if let Some(conn) = self.conn.as_mut() {
             if !conn.poll_drive(cx) {
                 self.conn = None;
@@ -110,9 +111,27 @@ impl UpstreamBody {
         match &frame {
             Poll::Ready(Some(Ok(f))) => self.exchange.bytes += f.data_ref().map_or(0, |d| d.len() as u64),
             Poll::Ready(None) => self.release(),
-            _ => {}
+            Poll::Ready(Some(Err(_))) => {}
+            Poll::Pending => return self.waiting(cx),
         }
-        frame
+        if let Some(conn) = self.conn.as_mut() {
+            conn.body_progressed();
+        }
+        frame.map_err(BoxError::from)
+    }
+
+    /// The body is waiting for the instance: an error once it has waited
+    /// longer than the body idle timeout (the client's stream is then cut,
+    /// and the connection, which is mid-message, closes with the body).
+    fn waiting(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let Some(conn) = self.conn.as_mut() else { return Poll::Pending };
+        if !conn.body_stalled(cx) {
+            return Poll::Pending;
+        }
+        tracing::warn!(instance = self.exchange.instance_id(), "response body stalled; ending it");
+        let error = conn.stall_error();
+        self.conn = None;
+        Poll::Ready(Some(Err(Box::new(error))))
     }
 
     /// Hands the connection back to its instance (it is closed instead if

@@ -71,7 +71,8 @@ impl Exchange {
         }
     }
 
-    fn instance_id(&self) -> &str {
+    /// The ID of the instance the request went to, or `-`.
+    pub fn instance_id(&self) -> &str {
         match (&self.route, self.endpoint) {
             (Some(route), Some(i)) => route.upstream.endpoints.get(i).map_or("-", |e| &e.id),
             _ => "-",

@@ -7,7 +7,6 @@
 //! switches (WebSocket) are handed to [`super::upgrade`].
 
 use std::borrow::Cow;
-use std::sync::atomic::Ordering;
 
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use super::body::{ProxyBody, UpstreamBody};
 use super::error::ProxyError;
 use super::exchange::Exchange;
 use super::headers::{set_forwarded, strip_hop_by_hop, wants_upgrade};
-use super::outbound::Outbound;
+use super::outbound::{BodyLimits, Outbound};
 use super::pool::{self, ConnectError, Connection, SendError};
 use super::retry::{classify, may_retry, Failure, RetryBudget};
 use super::server::Conn;
@@ -35,6 +34,7 @@ use crate::snapshot::{Endpoint, Route};
 pub struct Upstreams {
     connect_timeout: Duration,
     idle_timeout: Duration,
+    body_idle: Duration,
     budget: RetryBudget,
 }
 
@@ -54,6 +54,7 @@ impl Upstreams {
         Upstreams {
             connect_timeout: settings.connect_timeout,
             idle_timeout: settings.pool_idle_timeout,
+            body_idle: settings.body_idle_timeout,
             budget: RetryBudget::new(settings.retry_budget, settings.retry_reserve),
         }
     }
@@ -75,9 +76,14 @@ impl Upstreams {
         let (mut head, body) = request.into_parts();
         prepare(&mut head, path, conn)?;
         let limit = route.options.max_body.or(settings.max_body);
-        let mut body =
-            Outbound::read(&head.headers, body, settings.body_buffer, limit, settings.response_timeout).await?;
-        let overflow = body.overflow_flag();
+        let limits = BodyLimits {
+            buffer: settings.body_buffer,
+            max: limit,
+            total: settings.response_timeout,
+            idle: settings.body_idle_timeout,
+        };
+        let mut body = Outbound::read(&head.headers, body, limits).await?;
+        let fault = body.fault_flag();
         self.budget.deposit();
         let attempt = Attempt { head: &head, settings, upgrading };
         let mut tried: Vec<usize> = Vec::new();
@@ -105,8 +111,8 @@ impl Upstreams {
                         route.metrics.ejections.inc();
                         tracing::warn!(instance = %endpoint.id, "instance ejected after repeated failures");
                     }
-                    if overflow.as_ref().is_some_and(|o| o.load(Ordering::Relaxed)) {
-                        return Err(ProxyError::TooLarge { limit: limit.unwrap_or(u64::MAX) });
+                    if let Some(client_fault) = fault.as_ref().and_then(|f| f.error(limit)) {
+                        return Err(client_fault);
                     }
                     let retry = failure.is_some_and(|f| may_retry(f, &head.method, kept.is_some()));
                     match kept {
@@ -188,7 +194,7 @@ impl Upstreams {
     }
 
     async fn connect(&self, endpoint: &Endpoint) -> Result<Box<Connection>, Failed> {
-        pool::connect(&endpoint.authority, self.connect_timeout).await.map_err(|e| {
+        pool::connect(&endpoint.authority, self.connect_timeout, self.body_idle).await.map_err(|e| {
             let detail = crate::error_chain::describe(&e);
             tracing::warn!(instance = %endpoint.id, %detail, "cannot connect to instance");
             let error = match e {

@@ -4,10 +4,11 @@
 //! forwarded. A body that fits is kept whole: it can be replayed on a retry,
 //! and a malformed one (bad chunking, a client that hangs up) is refused with
 //! a 400 without ever reaching an instance. A larger body streams on, its
-//! buffered head first. A route's size limit is enforced on both.
+//! buffered head first. A route's size limit is enforced on both, and so is
+//! `body_idle_timeout`: a body that stops arriving ends the exchange (408).
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::error::ProxyError;
+use super::idle::IdleTimer;
 
 /// Error type of a streamed body.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -44,20 +46,47 @@ pub struct Streaming {
     body: Incoming,
     /// Bytes still allowed by the route's limit.
     allowance: u64,
-    /// Set when the limit was hit, so the error can become a 413.
-    over: Arc<AtomicBool>,
+    /// Why the stream was cut, so the error can become a 413 or a 408.
+    fault: Arc<AtomicU8>,
+    idle: IdleTimer,
+}
+
+/// Why a streamed body was cut short ([`Outbound::fault_flag`]).
+const OVER_LIMIT: u8 = 1;
+const STALLED: u8 = 2;
+
+/// Shared with the streamed body: what went wrong with it, if anything.
+#[derive(Debug, Clone)]
+pub struct FaultFlag(Arc<AtomicU8>);
+
+impl FaultFlag {
+    /// The client's fault that cut the body, as the error to answer with.
+    pub fn error(&self, limit: Option<u64>) -> Option<ProxyError> {
+        match self.0.load(Ordering::Relaxed) {
+            OVER_LIMIT => Some(ProxyError::TooLarge { limit: limit.unwrap_or(u64::MAX) }),
+            STALLED => Some(ProxyError::BodyTimeout),
+            _ => None,
+        }
+    }
+}
+
+/// How a request body is read.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// Bytes read whole before forwarding.
+    pub buffer: usize,
+    /// Largest body accepted.
+    pub max: Option<u64>,
+    /// The whole buffered read must finish within this.
+    pub total: Duration,
+    /// No gap between two pieces may be longer than this (zero: no limit).
+    pub idle: Duration,
 }
 
 impl Outbound {
-    /// Reads up to `buffer` bytes of `body` (within `timeout`), enforcing `limit`.
-    pub async fn read(
-        headers: &HeaderMap,
-        mut body: Incoming,
-        buffer: usize,
-        limit: Option<u64>,
-        timeout: Duration,
-    ) -> Result<Outbound, ProxyError> {
-        let limit = limit.unwrap_or(u64::MAX);
+    /// Reads up to `limits.buffer` bytes of `body`, within its time limits and size limit.
+    pub async fn read(headers: &HeaderMap, mut body: Incoming, limits: BodyLimits) -> Result<Outbound, ProxyError> {
+        let (buffer, limit) = (limits.buffer, limits.max.unwrap_or(u64::MAX));
         if declared_length(headers).is_some_and(|n| n > limit) {
             return Err(ProxyError::TooLarge { limit });
         }
@@ -67,7 +96,7 @@ impl Outbound {
         let mut head = BytesMut::new();
         let read = async {
             while head.len() <= buffer {
-                match body.frame().await {
+                match next_frame(&mut body, limits.idle).await? {
                     None => return Ok(true),
                     Some(Ok(frame)) => {
                         if let Some(data) = frame.data_ref() {
@@ -82,13 +111,14 @@ impl Outbound {
             }
             Ok(false)
         };
-        let complete = tokio::time::timeout(timeout, read).await.map_err(|_| ProxyError::BodyTimeout)??;
+        let complete = tokio::time::timeout(limits.total, read).await.map_err(|_| ProxyError::BodyTimeout)??;
         let head = (!head.is_empty()).then(|| head.freeze());
         if complete {
             return Ok(Outbound::Full(head));
         }
         let allowance = limit - head.as_ref().map_or(0, |h| h.len() as u64);
-        Ok(Outbound::Stream(Streaming { head, body, allowance, over: Arc::default() }))
+        let (fault, idle) = (Arc::default(), IdleTimer::new(limits.idle));
+        Ok(Outbound::Stream(Streaming { head, body, allowance, fault, idle }))
     }
 
     /// A copy for another attempt, if the body was read whole.
@@ -99,13 +129,24 @@ impl Outbound {
         }
     }
 
-    /// A flag that turns true if the streamed body goes over its limit.
-    pub fn overflow_flag(&self) -> Option<Arc<AtomicBool>> {
+    /// What cut the streamed body short, once something did.
+    pub fn fault_flag(&self) -> Option<FaultFlag> {
         match self {
-            Outbound::Stream(s) => Some(Arc::clone(&s.over)),
+            Outbound::Stream(s) => Some(FaultFlag(Arc::clone(&s.fault))),
             Outbound::Full(_) => None,
         }
     }
+}
+
+/// The next frame of `body`, if it comes within `idle` (zero: no limit).
+async fn next_frame(
+    body: &mut Incoming,
+    idle: Duration,
+) -> Result<Option<Result<Frame<Bytes>, hyper::Error>>, ProxyError> {
+    if idle.is_zero() {
+        return Ok(body.frame().await);
+    }
+    tokio::time::timeout(idle, body.frame()).await.map_err(|_| ProxyError::BodyTimeout)
 }
 
 /// The `Content-Length` a message declares, if it is a number.
@@ -151,19 +192,27 @@ impl Streaming {
         if let Some(head) = self.head.take() {
             return Poll::Ready(Some(Ok(Frame::data(head))));
         }
-        match Pin::new(&mut self.body).poll_frame(cx) {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if polled.is_pending() {
+            if self.idle.stalled(cx) {
+                self.fault.store(STALLED, Ordering::Relaxed);
+                return Poll::Ready(Some(Err(Box::new(self.idle.error()))));
+            }
+            return Poll::Pending;
+        }
+        self.idle.progress();
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 let len = frame.data_ref().map_or(0, |d| d.len() as u64);
                 if len > self.allowance {
-                    self.over.store(true, Ordering::Relaxed);
+                    self.fault.store(OVER_LIMIT, Ordering::Relaxed);
                     return Poll::Ready(Some(Err(Box::new(TooLarge))));
                 }
                 self.allowance -= len;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) | Poll::Pending => Poll::Ready(None),
         }
     }
 }

@@ -34,6 +34,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::idle::{IdleTimer, Stalled};
 use super::outbound::Outbound;
 use crate::snapshot::Shared;
 
@@ -51,6 +52,8 @@ pub struct Connection {
     /// How long the instance keeps it open while idle, when it says so
     /// (`Keep-Alive: timeout=N`, as Node.js and Apache send).
     server_idle: Option<Duration>,
+    /// Watches the response body now arriving for a stall.
+    body_idle: IdleTimer,
 }
 
 impl std::fmt::Debug for Connection {
@@ -80,8 +83,13 @@ pub enum SendError {
     Failed(hyper::Error),
 }
 
-/// Opens a connection to `authority` within `timeout`.
-pub async fn connect(authority: &Authority, timeout: Duration) -> Result<Box<Connection>, ConnectError> {
+/// Opens a connection to `authority` within `timeout`; a response body on
+/// it that stalls for `body_idle` ends with an error.
+pub async fn connect(
+    authority: &Authority,
+    timeout: Duration,
+    body_idle: Duration,
+) -> Result<Box<Connection>, ConnectError> {
     let stream = tokio::time::timeout(timeout, TcpStream::connect(authority.as_str()))
         .await
         .map_err(|_| ConnectError::TimedOut(timeout))??;
@@ -93,6 +101,7 @@ pub async fn connect(authority: &Authority, timeout: Duration) -> Result<Box<Con
         authority: authority.clone(),
         idle_since: Instant::now(),
         server_idle: None,
+        body_idle: IdleTimer::new(body_idle),
     }))
 }
 
@@ -104,6 +113,7 @@ impl Connection {
         mut self: Box<Self>,
         request: Request<Outbound>,
     ) -> Result<(Response<Incoming>, Box<Connection>), SendError> {
+        self.body_idle.progress();
         let mut sent = std::pin::pin!(self.sender.try_send_request(request));
         let mut driver = self.driver.take();
         let result = poll_fn(|cx| {
@@ -137,6 +147,22 @@ impl Connection {
             });
         }
         self.sender
+    }
+
+    /// To be called while the response body waits: true once it has
+    /// waited longer than the body idle timeout.
+    pub fn body_stalled(&mut self, cx: &mut Context<'_>) -> bool {
+        self.body_idle.stalled(cx)
+    }
+
+    /// The response body made progress.
+    pub fn body_progressed(&mut self) {
+        self.body_idle.progress();
+    }
+
+    /// The error a stalled response body ends with.
+    pub fn stall_error(&self) -> Stalled {
+        self.body_idle.error()
     }
 
     /// Reads and writes what is pending; false once the connection is over.

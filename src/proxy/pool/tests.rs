@@ -60,7 +60,7 @@ const AGE: Duration = Duration::from_secs(30);
 async fn take_or_connect(idle: &Idle, authority: &Authority) -> Box<Connection> {
     match idle.take(authority, AGE) {
         Some(conn) => conn,
-        None => connect(authority, Duration::from_secs(2)).await.expect("connect"),
+        None => connect(authority, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect"),
     }
 }
 
@@ -99,7 +99,8 @@ async fn a_connection_is_only_taken_for_its_own_address() {
     let (a, _) = instance(false).await;
     let (b, _) = instance(false).await;
     let idle = Idle::default();
-    let (_, conn) = fetch(connect(&a, Duration::from_secs(2)).await.expect("connect"), &a).await;
+    let (_, conn) =
+        fetch(connect(&a, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect"), &a).await;
     idle.put(conn);
     assert!(idle.take(&b, AGE).is_none(), "an instance that moved gets a new connection");
     assert!(idle.is_empty(), "the connection to the old address was closed");
@@ -109,7 +110,9 @@ async fn a_connection_is_only_taken_for_its_own_address() {
 async fn idle_connections_close_after_their_age() {
     let (authority, _) = instance(false).await;
     let idle = Idle::default();
-    let (_, conn) = fetch(connect(&authority, Duration::from_secs(2)).await.expect("connect"), &authority).await;
+    let (_, conn) =
+        fetch(connect(&authority, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect"), &authority)
+            .await;
     idle.put(conn);
     tokio::time::pause();
     tokio::time::advance(AGE - Duration::from_secs(1)).await;
@@ -125,7 +128,8 @@ async fn connecting_to_nothing_fails_fast() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let authority: Authority = listener.local_addr().expect("addr").to_string().parse().expect("authority");
     drop(listener);
-    let error = connect(&authority, Duration::from_secs(2)).await.expect_err("nothing listens");
+    let error =
+        connect(&authority, Duration::from_secs(2), Duration::from_secs(60)).await.expect_err("nothing listens");
     assert!(matches!(error, ConnectError::Io(_)), "{error:?}");
 }
 
@@ -162,7 +166,9 @@ async fn node_like_instance() -> Authority {
 async fn an_idle_connection_is_given_up_before_the_instance_closes_it() {
     let authority = node_like_instance().await;
     let idle = Idle::default();
-    let (_, conn) = fetch(connect(&authority, Duration::from_secs(2)).await.expect("connect"), &authority).await;
+    let (_, conn) =
+        fetch(connect(&authority, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect"), &authority)
+            .await;
     idle.put(conn);
     tokio::time::pause();
     tokio::time::advance(Duration::from_millis(3900)).await;
