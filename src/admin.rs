@@ -17,6 +17,7 @@ use std::sync::Arc;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use crate::discovery::Statuses;
 use crate::metrics::Metrics;
@@ -40,6 +41,8 @@ pub struct Admin {
     pub token: Option<String>,
     /// The edge policies (for the response cache).
     pub policies: Arc<Policies>,
+    /// Set once shutdown has begun: `/healthz` says 503 while requests drain.
+    pub draining: CancellationToken,
 }
 
 impl Handler for Admin {
@@ -73,18 +76,26 @@ impl Handler for Admin {
 }
 
 impl Admin {
-    /// Liveness plus whether Consul has been read yet.
+    /// Readiness: 200 once Consul has been read, 503 before that and while
+    /// shutting down, so a load balancer sends traffic only when it can be served.
     fn healthz(&self) -> Response<ProxyBody> {
         let snapshot = self.snapshot.load();
-        json_response(
-            StatusCode::OK,
-            &json!({
-                "status": "ok",
-                "synced": snapshot.synced,
-                "generation": snapshot.generation,
-                "staleness_seconds": self.statuses.staleness(),
-            }),
-        )
+        let (status, code) = match (self.draining.is_cancelled(), snapshot.synced) {
+            (true, _) => ("draining", StatusCode::SERVICE_UNAVAILABLE),
+            (false, false) => ("starting", StatusCode::SERVICE_UNAVAILABLE),
+            (false, true) => ("ok", StatusCode::OK),
+        };
+        let body = json!({
+            "status": status,
+            "synced": snapshot.synced,
+            "generation": snapshot.generation,
+            "staleness_seconds": self.statuses.staleness(),
+        });
+        let mut response = json_response(code, &body);
+        if code != StatusCode::OK {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 
     fn metrics(&self) -> Response<ProxyBody> {

@@ -86,6 +86,9 @@ pub struct Cli {
     /// HS256 secret for JWT bearer tokens, at least 32 bytes (prefer the environment variable)
     #[arg(long, env = "PORTICO_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// After SIGTERM, keep serving this long with /healthz at 503 (e.g. 5s) [default: 0s]
+    #[arg(long, env = "PORTICO_DRAIN_DELAY")]
+    pub drain_delay: Option<String>,
     /// Proxy address or CIDR whose X-Forwarded-For is believed (repeatable; env: comma-separated)
     #[arg(long = "trusted-proxy", env = "PORTICO_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
@@ -141,6 +144,9 @@ pub struct ProxySettings {
     pub header_read_timeout: Duration,
     /// On shutdown, in-flight requests get this long to finish.
     pub shutdown_grace: Duration,
+    /// After SIGTERM, keep serving this long while `/healthz` says 503, so a
+    /// load balancer in front stops sending first.
+    pub drain_delay: Duration,
     /// `Retry-After` seconds sent with a 503 for a route with no instance.
     pub retry_after_secs: u32,
     /// Log one line per request.
@@ -206,6 +212,7 @@ impl Default for ProxySettings {
             pool_idle_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
+            drain_delay: Duration::ZERO,
             retry_after_secs: 1,
             access_log: true,
             max_retries: 2,
@@ -255,6 +262,9 @@ impl Config {
         }
         if let Some(threads) = cli.threads {
             proxy.threads = threads.max(1);
+        }
+        if let Some(delay) = &cli.drain_delay {
+            proxy.drain_delay = parse_duration("--drain-delay", delay)?;
         }
         let admin_token = cli.admin_token.or(file.admin_token).filter(|t| !t.is_empty());
         Ok(Config {

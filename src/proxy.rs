@@ -148,7 +148,13 @@ impl Gateway {
     }
 
     /// Loads the snapshot, matches, and lets go of the snapshot at once.
+    /// Before Consul has been read, an unknown path may yet get a route: 503.
     fn route(&self, path: &str) -> Result<Arc<Route>, ProxyError> {
-        self.snapshot.load().route(path).cloned().ok_or(ProxyError::NoRoute)
+        let snapshot = self.snapshot.load();
+        match snapshot.route(path) {
+            Some(route) => Ok(Arc::clone(route)),
+            None if !snapshot.synced => Err(ProxyError::NotReady),
+            None => Err(ProxyError::NoRoute),
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
@@ -83,6 +84,11 @@ pub async fn run_with_reload(
     stop: CancellationToken,
     reload: Arc<Notify>,
 ) -> Result<(), StartError> {
+    // `requested` is the caller's stop; everything here follows `stop`, which
+    // comes `drain_delay` later, while `/healthz` already answers 503.
+    let (requested, stop, draining) = (stop, CancellationToken::new(), CancellationToken::new());
+    tokio::spawn(drain_delay(requested, draining.clone(), stop.clone(), config.proxy.drain_delay));
+    let _stop_on_return = stop.clone().drop_guard();
     let certificates = match &config.edge.tls {
         Some(tls) => Some(Certificates::load(tls.certificates.clone())?),
         None => None,
@@ -121,7 +127,7 @@ pub async fn run_with_reload(
         tracing::info!(tls_listen = %addr(&listener), "HTTPS listener started");
         servers.push(tokio::spawn(serve_tls(listener, gateway(None), server.clone(), acceptor, stop.clone())));
     }
-    let admin = Arc::new(control.admin(config.admin_token.clone(), policies, &stop));
+    let admin = Arc::new(control.admin(config.admin_token.clone(), policies, &stop, draining));
     servers.push(tokio::spawn(serve(listeners.admin, admin, admin_server, stop.clone())));
     drop(server);
     for server in servers {
@@ -166,11 +172,17 @@ impl ControlPlane {
     }
 
     /// The admin endpoints over this control plane, with the traffic sampler running.
-    fn admin(&self, token: Option<String>, policies: Arc<Policies>, stop: &CancellationToken) -> Admin {
+    fn admin(
+        &self,
+        token: Option<String>,
+        policies: Arc<Policies>,
+        stop: &CancellationToken,
+        draining: CancellationToken,
+    ) -> Admin {
         let traffic = Traffic::default();
         tokio::spawn(traffic.clone().run(self.shared.clone(), stop.clone()));
         let (snapshot, statuses, metrics) = (self.shared.clone(), self.statuses.clone(), self.metrics.clone());
-        Admin { snapshot, statuses, metrics, traffic, token, policies }
+        Admin { snapshot, statuses, metrics, traffic, token, policies, draining }
     }
 
     /// Waits for discovery to stop (it follows the stop token), then ends the builder.
@@ -221,6 +233,29 @@ async fn reload_on(
     }
 }
 
+/// Once `requested`: marks `draining` (readiness turns 503), keeps serving
+/// for `delay`, then cancels `stop`, which closes the listeners and drains.
+async fn drain_delay(
+    requested: CancellationToken,
+    draining: CancellationToken,
+    stop: CancellationToken,
+    delay: Duration,
+) {
+    tokio::select! {
+        _ = requested.cancelled() => {}
+        _ = stop.cancelled() => return,
+    }
+    draining.cancel();
+    if !delay.is_zero() {
+        tracing::info!(?delay, "shutting down: /healthz answers 503; still serving during the drain delay");
+        tokio::time::sleep(delay).await;
+    }
+    stop.cancel();
+}
+
 fn addr(listener: &TcpListener) -> String {
     listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;

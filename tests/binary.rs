@@ -38,13 +38,24 @@ fn portico() -> Command {
     command
 }
 
+/// Waits until `url` answers at all (readiness aside: Consul may be unreachable).
+async fn wait_answer(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reqwest::get(url).await.is_err() {
+        assert!(Instant::now() < deadline, "{url} never answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `url` answers 2xx (for `/healthz`: Consul has been read).
 async fn wait_http(url: &str) -> reqwest::Response {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(response) = reqwest::get(url).await {
-            return response;
+        match reqwest::get(url).await {
+            Ok(response) if response.status().is_success() => return response,
+            _ => {}
         }
-        assert!(Instant::now() < deadline, "{url} never answered");
+        assert!(Instant::now() < deadline, "{url} never answered 2xx");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -215,7 +226,7 @@ async fn sighup_reloads_certificates_without_a_restart() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start portico");
-    wait_http(&format!("http://127.0.0.1:{admin}/healthz")).await;
+    wait_answer(&format!("http://127.0.0.1:{admin}/healthz")).await;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{tls}").parse().expect("addr");
     let roots = [&live, &next];
     assert_eq!(tls_support::presented(&tls_support::connect_tls(addr, "a.test", &roots, &[]).await), live.der);

@@ -30,6 +30,8 @@ pub enum ProxyError {
     TooLarge { limit: u64 },
     #[error("no route")]
     NoRoute,
+    #[error("not ready: routes are not loaded from Consul yet")]
+    NotReady,
     #[error("no live instance")]
     NoInstance { service: Box<str> },
     #[error("upstream failed")]
@@ -53,7 +55,7 @@ impl ProxyError {
             ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
-            ProxyError::NoInstance { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoInstance { .. } | ProxyError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
@@ -87,7 +89,7 @@ impl ProxyError {
         }
         let headers = response.headers_mut();
         match &self {
-            ProxyError::NoInstance { .. } => {
+            ProxyError::NoInstance { .. } | ProxyError::NotReady => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             ProxyError::Unauthorized { denied, api_key_header } => {
