@@ -6,6 +6,7 @@
 //! [`StateRegistry`] and survives snapshot swaps: a rebuilt snapshot keeps its
 //! round-robin position and every instance keeps its in-flight count.
 
+pub mod budget;
 pub mod state;
 pub mod wrr;
 
@@ -14,6 +15,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+pub use budget::{BudgetPolicy, RetryBudget};
 pub use state::{clock_ms, Ejection, InFlight, InstanceState, StateRegistry};
 
 /// The balancing policy of a route.

@@ -203,7 +203,9 @@ impl Metrics {
         }))
     }
 
-    /// Drops the series of routes and instances that left, once a snapshot is built.
+    /// Drops the series of routes and instances that left, once a snapshot
+    /// is built: every per-route family forgets a route that is gone, and the
+    /// per-instance counters forget an instance that is gone.
     pub fn retain(&self, snapshot: &Snapshot) {
         let mut now: HashSet<Labels> = HashSet::new();
         for route in snapshot.routes() {
@@ -220,7 +222,28 @@ impl Metrics {
                 self.requests.remove(&l);
             }
         }
+        let routes_now: HashSet<&str> = now.iter().map(|l| l[0].1.as_str()).collect();
+        let routes_gone: HashSet<&str> =
+            live.iter().map(|l| l[0].1.as_str()).filter(|r| !routes_now.contains(r)).collect();
+        for route in routes_gone {
+            self.forget_route(route);
+        }
         *live = now;
+    }
+
+    /// Removes every per-route series of `route`.
+    fn forget_route(&self, route: &str) {
+        let by_route = vec![("route", route.to_string())];
+        self.latency.remove(&by_route);
+        self.retries.remove(&by_route);
+        self.ejections.remove(&by_route);
+        for kind in ERROR_KINDS {
+            self.upstream_errors.remove(&vec![("route", route.to_string()), ("kind", kind.to_string())]);
+        }
+        for (policy, outcome) in EDGE_LABELS {
+            let labels = vec![("route", route.to_string()), ("policy", policy.into()), ("outcome", outcome.into())];
+            self.edge.remove(&labels);
+        }
     }
 
     /// Records how long an update took to reach the snapshot.
@@ -253,6 +276,7 @@ impl Metrics {
         self.rejected.set(snapshot.rejected.len() as i64);
         self.staleness.set(statuses.staleness());
         self.watch_index.clear();
+        self.consul_requests.clear(); // refilled below: a watch that stopped is forgotten
         for (watch, report) in statuses.reports() {
             self.watch_index.get_or_create(&vec![("watch", watch.clone())]).set(report.index as i64);
             for (result, value) in [("ok", report.replies), ("error", report.errors)] {

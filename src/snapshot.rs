@@ -16,7 +16,7 @@ use http::uri::Authority;
 
 use std::time::Duration;
 
-use crate::balance::{clock_ms, Balancer, Ejection, InstanceState};
+use crate::balance::{clock_ms, Balancer, Ejection, InstanceState, RetryBudget};
 use crate::metrics::RouteMetrics;
 use crate::routing::table::PrefixTable;
 use crate::routing::tags::RouteOptions;
@@ -67,6 +67,8 @@ pub struct Route {
     pub upstream: Arc<Upstream>,
     /// Counter and histogram handles, in endpoint order.
     pub metrics: RouteMetrics,
+    /// Retries this route can afford; outlives snapshots, shared by every listener.
+    pub retry_budget: Arc<RetryBudget>,
 }
 
 /// The passing instances of one service and how to choose among them.

@@ -172,3 +172,29 @@ async fn head_is_answered_from_a_stored_get_without_a_body() {
     assert!(head.bytes().await.expect("body").is_empty());
     assert_eq!(e.backends[0].requests(), 1);
 }
+
+/// On HTTP/2 the host is the `:authority`; two hosts never share an entry.
+#[tokio::test]
+async fn over_http2_entries_are_keyed_by_the_authority() {
+    use bytes::Bytes;
+    use http_body_util::Empty;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let e = edge(&[("catalog", &["portico.cache=true"])], &[]).await;
+    let (p, backend) = (&e.portico, &e.backends[0]);
+    let stream = tokio::net::TcpStream::connect(p.addr).await.expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.expect("h2c");
+    tokio::spawn(connection);
+    let mut verdicts = Vec::new();
+    for host in ["a.test", "b.test", "a.test"] {
+        let request = http::Request::get(format!("http://{host}/catalog/items"))
+            .header("x-reply-cache-control", "max-age=60")
+            .body(Empty::<Bytes>::new())
+            .expect("request");
+        let response = sender.send_request(request).await.expect("response");
+        assert_eq!(response.status(), 200);
+        verdicts.push(response.headers()["x-cache"].to_str().expect("ascii").to_string());
+    }
+    assert_eq!(verdicts, ["MISS", "MISS", "HIT"], "b.test must not get a.test's copy");
+    assert_eq!(backend.requests(), 2);
+}

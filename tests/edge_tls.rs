@@ -161,3 +161,46 @@ async fn plain_http_or_garbage_on_the_tls_port_is_dropped_and_service_goes_on() 
     let mut sender = http1(connect(&portico, "a.test", &[&a], &[b"http/1.1"]).await).await;
     assert_eq!(get(&mut sender, "a.test", "/web/after").await.0, 200);
 }
+
+#[tokio::test]
+async fn an_h2_connection_without_the_http2_preface_is_closed_not_answered_in_http1() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_keep, path) = dir();
+    let a = cert(&path, "a", &["a.test"]);
+    let (_consul, backend, portico) = start(&[&a], false).await;
+    let mut h2 = connect(&portico, "a.test", &[&a], &[b"h2"]).await;
+    assert_eq!(h2.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    h2.write_all(b"GET /web HTTP/1.1\r\nHost: a.test\r\n\r\n").await.expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), h2.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection is closed (RFC 9113 §3.4)");
+    assert!(!answer.starts_with(b"HTTP/1.1"), "answered in HTTP/1.1: {:?}", String::from_utf8_lossy(&answer));
+    assert_eq!(backend.requests(), 0);
+}
+
+#[tokio::test]
+async fn the_retry_budget_of_a_route_is_shared_by_the_plain_and_tls_listeners() {
+    let (_keep, path) = dir();
+    let a = cert(&path, "a", &["a.test"]);
+    let consul = ConsulAgent::start().await;
+    for id in ["dead-1", "dead-2"] {
+        let port = portico_testkit::ports::free_port(); // nothing listens: connect refused, safe to retry
+        consul.register(&ttl_service("dead", id, port, &["portico.route=/dead"])).await;
+    }
+    let mut config = common::config(&consul.addr());
+    config.edge.tls = Some(TlsSettings {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        certificates: vec![a.pair.clone()],
+        redirect_http: false,
+    });
+    (config.proxy.retry_budget, config.proxy.retry_reserve, config.proxy.max_retries) = (0.0, 1, 1);
+    let portico = Portico::start(config).await;
+    portico.wait_instances("/dead", &["dead-1", "dead-2"], Duration::from_secs(5)).await;
+
+    assert_eq!(portico.get("/dead").await.status(), 502, "plain: tried both, spending the one retry");
+    let tls = connect(&portico, "a.test", &[&a], &[b"http/1.1"]).await;
+    assert_eq!(get(&mut http1(tls).await, "a.test", "/dead").await.0, 502, "TLS: tried one, no retry left");
+    let metrics = portico.http.get(format!("http://{}/metrics", portico.admin)).send().await.expect("metrics");
+    let text = metrics.text().await.expect("text");
+    assert!(text.contains(r#"portico_retries_total{route="/dead"} 1"#), "one retry for the route in all:\n{text}");
+}

@@ -210,3 +210,27 @@ async fn static_routes_need_no_tags() {
     assert_eq!(portico.who("/old/page").await.as_deref(), Ok("legacy-1"));
     assert_eq!(portico.routes().await["routes"][0]["source"], "config");
 }
+
+#[tokio::test]
+async fn encoded_path_characters_are_refused_unless_the_route_allows_them() {
+    let consul = ConsulAgent::start().await;
+    let (files, web) = (Backend::start("files-1").await, Backend::start("web-1").await);
+    let tags = ["portico.route=/files", "portico.allow-encoded=slash"];
+    consul.register(&ttl_service("files", "files-1", files.port(), &tags)).await;
+    consul.register(&ttl_service("web", "web-1", web.port(), ROUTE)).await;
+    let portico = Portico::for_consul(&consul.addr()).await;
+    portico.wait_instances("/files", &["files-1"], Duration::from_secs(5)).await;
+    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+
+    let allowed = portico.get("/files/a%2Fb").await;
+    assert_eq!(allowed.status(), 200, "the route allows %2F");
+    let seen: serde_json::Value = allowed.json().await.expect("json");
+    assert_eq!(seen["path"], "/files/a%2Fb", "forwarded as data, not as a separator");
+    let refused = portico.get("/files/a%3Bb").await;
+    assert_eq!(refused.status(), 400, "%3B is still refused there");
+    let error: serde_json::Value = refused.json().await.expect("json");
+    assert!(error["error"].as_str().is_some_and(|e| e.contains("%3B")), "{error}");
+    assert_eq!(portico.get("/web/a%2Fb").await.status(), 400, "other routes refuse %2F");
+    assert_eq!(web.requests(), 0);
+    assert_eq!(files.requests(), 1);
+}

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use super::budget::RetryBudget;
 use crate::proxy::pool::Idle;
 
 /// Live counters of one instance.
@@ -160,6 +161,7 @@ impl Drop for InFlight {
 pub struct StateRegistry {
     instances: HashMap<String, Arc<InstanceState>>,
     cursors: HashMap<String, Arc<AtomicUsize>>,
+    budgets: HashMap<String, Arc<RetryBudget>>,
 }
 
 impl StateRegistry {
@@ -171,6 +173,11 @@ impl StateRegistry {
     /// The round-robin cursor of `service` from this registry (or a new one), recorded in `next`.
     pub fn carry_cursor(&self, next: &mut StateRegistry, service: &str) -> Arc<AtomicUsize> {
         carry(&self.cursors, &mut next.cursors, service)
+    }
+
+    /// The retry budget of route `prefix` from this registry (or a new one), recorded in `next`.
+    pub fn carry_budget(&self, next: &mut StateRegistry, prefix: &str) -> Arc<RetryBudget> {
+        carry(&self.budgets, &mut next.budgets, prefix)
     }
 
     /// Instances tracked here but not in `next`, with their state.

@@ -162,3 +162,21 @@ fn proxy_threads_default_to_the_cores_and_never_to_zero() {
     assert_eq!(Config::merge(cli(&["--threads", "5"]), file).expect("valid").proxy.threads, 5);
     assert_eq!(Config::merge(cli(&["--threads", "0"]), FileConfig::default()).expect("valid").proxy.threads, 1);
 }
+
+#[test]
+fn a_route_allows_encoded_characters_by_name_and_body_and_drain_timings_are_read() {
+    let file = FileConfig::parse(
+        "[proxy]\nbody_idle_timeout = \"5s\"\ndrain_delay = \"3s\"\n\
+         [[route]]\nprefix = \"/files\"\nservice = \"files\"\nallow_encoded = [\"slash\", \"semicolon\"]\n",
+    )
+    .expect("file parses");
+    let config = Config::merge(cli(&["--drain-delay", "7s"]), file).expect("valid");
+    let allowed = config.routes[0].options.allow_encoded;
+    assert_eq!(allowed.names(), vec!["slash", "semicolon"]);
+    assert_eq!(config.proxy.body_idle_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(config.proxy.drain_delay, std::time::Duration::from_secs(7), "the flag wins over the file");
+    let bad = FileConfig::parse("[[route]]\nprefix = \"/a\"\nservice = \"a\"\nallow_encoded = [\"tilde\"]\n")
+        .expect("file parses");
+    let err = Config::merge(cli(&[]), bad).expect_err("unknown class");
+    assert!(err.to_string().contains("allow_encoded") && err.to_string().contains("tilde"), "{err}");
+}

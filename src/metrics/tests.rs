@@ -35,3 +35,32 @@ fn odd_status_codes_land_in_a_class() {
     let text = metrics.render(&Snapshot::default(), &Statuses::default());
     assert!(text.contains(r#"class="1xx"} 1"#) && text.contains(r#"class="5xx"} 1"#), "{text}");
 }
+
+#[test]
+fn a_removed_route_loses_every_series() {
+    let metrics = Metrics::default();
+    let gone = RouteMetrics { edge: Some(metrics.edge("/gone")), ..metrics.route("/gone", &["gone-1"]) };
+    gone.record(Some(0), 200, 0.01);
+    gone.upstream_error(UpstreamErrorKind::Timeout);
+    gone.retries.inc();
+    gone.ejections.inc();
+    gone.edge(EdgeOutcome::CacheHit);
+    let before = metrics.render(&Snapshot::default(), &Statuses::default());
+    assert!(before.contains(r#"route="/gone""#), "{before}");
+    metrics.retain(&Snapshot::default());
+    let after = metrics.render(&Snapshot::default(), &Statuses::default());
+    let left: Vec<&str> = after.lines().filter(|l| l.contains("/gone")).collect();
+    assert!(left.is_empty(), "series of a removed route remain: {left:#?}");
+}
+
+#[test]
+fn a_stopped_watch_loses_its_series() {
+    let metrics = Metrics::default();
+    let statuses = Statuses::default();
+    statuses.add("health:gone").ok(42);
+    let before = metrics.render(&Snapshot::default(), &statuses);
+    assert!(before.contains("health:gone"), "{before}");
+    statuses.remove("health:gone");
+    let after = metrics.render(&Snapshot::default(), &statuses);
+    assert!(!after.contains("health:gone"), "{after}");
+}

@@ -21,10 +21,10 @@ use super::exchange::Exchange;
 use super::headers::{set_forwarded, strip_hop_by_hop, wants_upgrade};
 use super::outbound::{BodyLimits, Outbound};
 use super::pool::{self, ConnectError, Connection, SendError};
-use super::retry::{classify, may_retry, Failure, RetryBudget};
+use super::retry::{classify, may_retry, Failure};
 use super::server::Conn;
 use super::upgrade;
-use crate::balance::InFlight;
+use crate::balance::{BudgetPolicy, InFlight};
 use crate::config::ProxySettings;
 use crate::metrics::UpstreamErrorKind;
 use crate::routing::path::PathError;
@@ -35,7 +35,7 @@ pub struct Upstreams {
     connect_timeout: Duration,
     idle_timeout: Duration,
     body_idle: Duration,
-    budget: RetryBudget,
+    budget: BudgetPolicy,
 }
 
 /// What every attempt of one request shares.
@@ -55,7 +55,7 @@ impl Upstreams {
             connect_timeout: settings.connect_timeout,
             idle_timeout: settings.pool_idle_timeout,
             body_idle: settings.body_idle_timeout,
-            budget: RetryBudget::new(settings.retry_budget, settings.retry_reserve),
+            budget: BudgetPolicy::new(settings.retry_budget, settings.retry_reserve),
         }
     }
 
@@ -84,7 +84,7 @@ impl Upstreams {
         };
         let mut body = Outbound::read(&head.headers, body, limits).await?;
         let fault = body.fault_flag();
-        self.budget.deposit();
+        route.retry_budget.deposit(&self.budget);
         let attempt = Attempt { head: &head, settings, upgrading };
         let mut tried: Vec<usize> = Vec::new();
         let mut last_error = None;
@@ -116,7 +116,7 @@ impl Upstreams {
                     }
                     let retry = failure.is_some_and(|f| may_retry(f, &head.method, kept.is_some()));
                     match kept {
-                        Some(rest) if retry && self.budget.withdraw() => {
+                        Some(rest) if retry && route.retry_budget.withdraw(&self.budget) => {
                             route.metrics.retries.inc();
                             tracing::debug!(instance = %endpoint.id, "retrying on another instance");
                             tried.push(index);

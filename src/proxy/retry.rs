@@ -4,56 +4,11 @@
 //! A retry is safe when the instance provably saw nothing (the connection was
 //! never made), or, for an idempotent method, when the connection broke
 //! before any response byte arrived (a pooled connection the instance had
-//! just closed). Either way the body must be replayable (buffered). The
-//! budget keeps retries under a share of traffic, so an outage is not
-//! amplified into a retry storm.
-
-use std::error::Error as StdError;
-use std::sync::atomic::{AtomicI64, Ordering};
+//! just closed). Either way the body must be replayable (buffered). How many
+//! retries a route can afford is its [`crate::balance::RetryBudget`].
 
 use http::Method;
-
-/// One retry, in budget units.
-const UNIT: i64 = 1000;
-
-/// Retries allowed as a share of requests (a token bucket fed by requests).
-#[derive(Debug)]
-pub struct RetryBudget {
-    balance: AtomicI64,
-    deposit: i64,
-    cap: i64,
-}
-
-impl RetryBudget {
-    /// Retries may reach `ratio` of requests, with a reserve of `reserve`
-    /// retries for quiet periods.
-    pub fn new(ratio: f64, reserve: u32) -> RetryBudget {
-        let reserve = i64::from(reserve.max(1)) * UNIT;
-        RetryBudget {
-            balance: AtomicI64::new(reserve),
-            deposit: (ratio.clamp(0.0, 1.0) * UNIT as f64) as i64,
-            cap: reserve,
-        }
-    }
-
-    /// Counts one request.
-    pub fn deposit(&self) {
-        // A full budget (no retries lately: the usual case) is only read, so
-        // threads do not take turns writing the same cache line per request.
-        if self.deposit == 0 || self.balance.load(Ordering::Relaxed) >= self.cap {
-            return;
-        }
-        let after = self.balance.fetch_add(self.deposit, Ordering::Relaxed) + self.deposit;
-        if after > self.cap {
-            self.balance.store(self.cap, Ordering::Relaxed);
-        }
-    }
-
-    /// Takes one retry from the budget; false when it is spent.
-    pub fn withdraw(&self) -> bool {
-        self.balance.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| (b >= UNIT).then_some(b - UNIT)).is_ok()
-    }
-}
+use std::error::Error as StdError;
 
 /// Methods whose repetition has the same effect as one request (RFC 9110 §9.2.2).
 pub fn idempotent(method: &Method) -> bool {

@@ -229,12 +229,15 @@ impl Secure {
                 // ALPN settled the protocol: an h2 connection that does not
                 // open with the HTTP/2 preface is closed (RFC 9113 §3.4), not
                 // sniffed and answered in HTTP/1.1.
-                let builder = match stream.get_ref().1.alpn_protocol() {
-                    Some(b"h2") => self.builder.http2_only(),
-                    _ => self.builder,
-                };
-                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service(handler, conn));
-                watcher.watch(connection).await
+                // (Only the upgrade-less server honours `http2_only`; HTTP/2
+                // has no HTTP/1.1-style upgrades anyway.)
+                if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    let h2 = self.builder.http2_only();
+                    watcher.watch(h2.serve_connection(TokioIo::new(stream), service(handler, conn))).await
+                } else {
+                    let io = TokioIo::new(stream);
+                    watcher.watch(self.builder.serve_connection_with_upgrades(io, service(handler, conn))).await
+                }
             }
             Ok(Err(error)) => Err(format!("TLS handshake failed: {error}").into()),
             Err(_) => Err("TLS handshake timed out".into()),

@@ -81,6 +81,7 @@ pub fn build(
                 ..metrics.route(winner.prefix, &ids)
             },
             upstream,
+            retry_budget: old.carry_budget(&mut next, winner.prefix),
         };
         entries.push((winner.prefix.to_string(), Arc::new(route)));
     }

@@ -115,3 +115,20 @@ fn edge_policy_tags_are_read_and_bad_ones_refused() {
     assert_eq!(parse_tags(&tags(&["portico.route=/x", "portico.cache=false"])).options.cache, None);
     assert_eq!(RateSpec::parse("100/m").map(|r| r.period), Ok(Duration::from_secs(60)));
 }
+
+#[test]
+fn allow_encoded_tags_add_up_and_a_bad_name_is_rejected_alone() {
+    let tags: Vec<String> = [
+        "portico.route=/f",
+        "portico.allow-encoded=slash",
+        "portico.allow-encoded=null,semicolon",
+        "portico.allow-encoded=tilde",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let d = parse_tags(&tags);
+    assert_eq!(d.options.allow_encoded.names(), vec!["slash", "null", "semicolon"]);
+    assert_eq!(d.rejected.len(), 1);
+    assert!(d.rejected[0].0.contains("tilde"), "{:?}", d.rejected);
+}
