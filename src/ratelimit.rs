@@ -2,36 +2,43 @@
 //!
 //! GCRA from `governor`, keyed by (route prefix, client): the client is the
 //! authenticated identity when there is one, else its address (see
-//! [`client`]). Routes with the same limit share one keyed limiter, so state
-//! survives snapshot rebuilds. The limiter's clock is tokio's, so tests move
-//! time by hand. A sweeper drops clients whose bucket has refilled, which
+//! [`client`]; IPv6 clients by their /64 by default, since one host usually
+//! holds a whole /64). Routes with the same limit share one keyed limiter, so
+//! state survives snapshot rebuilds. The limiter's clock is tokio's, so tests
+//! move time by hand. A sweeper drops clients whose bucket has refilled, which
 //! bounds memory by the clients active within one refill period; past
-//! `max_clients` after a sweep, that limiter starts afresh (and says so).
+//! `max_clients` after a sweep, the least recently seen clients are forgotten
+//! ([`store`]), so a flood of new addresses cannot wipe the limits of others.
 
 pub mod client;
 mod clock;
+mod store;
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DashMapStateStore;
+use governor::middleware::{NoOpMiddleware, StateInformationMiddleware};
 use governor::{Quota, RateLimiter};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 pub use client::{ClientKey, TrustedProxies};
 use clock::TokioClock;
+use store::ClientStore;
 
 use crate::routing::tags::RateSpec;
 
-type Keyed = RateLimiter<
-    (Arc<str>, ClientKey),
-    DashMapStateStore<(Arc<str>, ClientKey)>,
-    TokioClock,
-    StateInformationMiddleware,
->;
+type Key = (Arc<str>, ClientKey);
+type Keyed = RateLimiter<Key, ClientStore<Key>, TokioClock, StateInformationMiddleware>;
+
+/// One limiter and a handle on its clients, for eviction.
+#[derive(Clone)]
+struct Limiter {
+    gcra: Arc<Keyed>,
+    clients: ClientStore<Key>,
+}
 
 /// What one check decided, with what the `RateLimit-*` headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,15 +56,28 @@ pub struct Decision {
 
 /// All keyed limiters, one per distinct [`RateSpec`].
 pub struct Limiters {
-    by_spec: ArcSwap<Vec<(RateSpec, Arc<Keyed>)>>,
+    by_spec: ArcSwap<Vec<(RateSpec, Limiter)>>,
     adding: Mutex<()>,
     max_clients: usize,
+    /// IPv6 clients are keyed by this many leading bits of their address.
+    ipv6_prefix: u8,
 }
 
 impl Limiters {
     /// No limiters yet; each spec gets one the first time it is checked.
     pub fn new(max_clients: usize) -> Limiters {
-        Limiters { by_spec: ArcSwap::from_pointee(Vec::new()), adding: Mutex::new(()), max_clients }
+        Limiters { by_spec: ArcSwap::from_pointee(Vec::new()), adding: Mutex::new(()), max_clients, ipv6_prefix: 64 }
+    }
+
+    /// Keys IPv6 clients by their first `bits` bits (64 by default; 128: each address).
+    pub fn with_ipv6_prefix(mut self, bits: u8) -> Limiters {
+        self.ipv6_prefix = bits.clamp(1, 128);
+        self
+    }
+
+    /// The key of a client known by its address.
+    pub fn ip_key(&self, ip: IpAddr) -> ClientKey {
+        ClientKey::Ip(client::network_of(ip, self.ipv6_prefix))
     }
 
     /// Counts one request of `client` on `route` against `spec`.
@@ -65,7 +85,7 @@ impl Limiters {
         let limiter = self.limiter(spec);
         let key = (Arc::clone(route), client);
         let interval = spec.period.checked_div(spec.count).unwrap_or(spec.period);
-        match limiter.check_key(&key) {
+        match limiter.gcra.check_key(&key) {
             Ok(state) => {
                 let remaining = state.remaining_burst_capacity();
                 let reset = interval * spec.burst.saturating_sub(remaining);
@@ -80,27 +100,20 @@ impl Limiters {
 
     /// Client states held now, over all limiters.
     pub fn clients(&self) -> usize {
-        self.by_spec.load().iter().map(|(_, l)| l.len()).sum()
+        self.by_spec.load().iter().map(|(_, l)| l.gcra.len()).sum()
     }
 
-    /// Forgets clients whose bucket is full again; starts a limiter afresh
-    /// if it still holds more than `max_clients`.
+    /// Forgets clients whose bucket is full again; past `max_clients`, the
+    /// least recently seen ones too.
     pub fn sweep(&self) {
-        let _adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
-        let mut list: Vec<(RateSpec, Arc<Keyed>)> = self.by_spec.load().as_ref().clone();
-        for (spec, limiter) in list.iter_mut() {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-            if limiter.len() > self.max_clients {
-                tracing::warn!(
-                    clients = limiter.len(),
-                    max = self.max_clients,
-                    "rate limiter over max_clients; starting it afresh"
-                );
-                *limiter = Arc::new(keyed(*spec));
+        for (_, limiter) in self.by_spec.load().iter() {
+            limiter.gcra.retain_recent();
+            let evicted = limiter.clients.evict_least_recent(self.max_clients);
+            if evicted > 0 {
+                tracing::warn!(evicted, max = self.max_clients, "rate limiter over max_clients; forgot the least recently seen");
             }
+            limiter.gcra.shrink_to_fit();
         }
-        self.by_spec.store(Arc::new(list));
     }
 
     /// Sweeps every `interval` until `stop`.
@@ -115,28 +128,32 @@ impl Limiters {
         }
     }
 
-    fn limiter(&self, spec: RateSpec) -> Arc<Keyed> {
+    fn limiter(&self, spec: RateSpec) -> Limiter {
         if let Some((_, l)) = self.by_spec.load().iter().find(|(s, _)| *s == spec) {
-            return Arc::clone(l);
+            return l.clone();
         }
         let _adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.by_spec.load();
         if let Some((_, l)) = current.iter().find(|(s, _)| *s == spec) {
-            return Arc::clone(l);
+            return l.clone();
         }
-        let limiter = Arc::new(keyed(spec));
+        let limiter = keyed(spec);
         let mut list = current.as_ref().clone();
-        list.push((spec, Arc::clone(&limiter)));
+        list.push((spec, limiter.clone()));
         self.by_spec.store(Arc::new(list));
         limiter
     }
 }
 
-fn keyed(spec: RateSpec) -> Keyed {
+fn keyed(spec: RateSpec) -> Limiter {
     let interval = (spec.period.checked_div(spec.count).unwrap_or(spec.period)).max(Duration::from_nanos(1));
     let burst = NonZeroU32::new(spec.burst).unwrap_or(NonZeroU32::MIN);
     let quota = Quota::with_period(interval).unwrap_or(Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
-    RateLimiter::dashmap_with_clock(quota, TokioClock).with_middleware::<StateInformationMiddleware>()
+    let clients = ClientStore::default();
+    let plain: RateLimiter<Key, ClientStore<Key>, TokioClock, NoOpMiddleware<clock::Tick>> =
+        RateLimiter::new(quota, clients.clone(), TokioClock);
+    let gcra = plain.with_middleware::<StateInformationMiddleware>();
+    Limiter { gcra: Arc::new(gcra), clients }
 }
 
 fn ceil_secs(d: Duration) -> u64 {

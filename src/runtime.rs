@@ -201,7 +201,9 @@ fn policies(config: &Config) -> Result<Policies, StartError> {
     };
     Ok(Policies {
         auth: Authenticator { api_keys: ApiKeys::new(&auth.api_key_header, &auth.api_keys)?, jwt },
-        limiters: Arc::new(Limiters::new(config.edge.rate_limit.max_clients)),
+        limiters: Arc::new(
+            Limiters::new(config.edge.rate_limit.max_clients).with_ipv6_prefix(config.edge.rate_limit.ipv6_prefix),
+        ),
         cache: ResponseCache::new(config.edge.cache),
         trusted: config.edge.trusted_proxies.clone(),
     })

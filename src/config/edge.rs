@@ -54,15 +54,17 @@ impl Default for AuthSettings {
 /// Bounds on the rate limiters' memory.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimitSettings {
-    /// Clients one limiter may hold after a sweep before it starts afresh.
+    /// Clients one limiter may hold after a sweep; past it, the least recently seen are forgotten.
     pub max_clients: usize,
     /// How often idle clients are forgotten.
     pub sweep_interval: Duration,
+    /// IPv6 clients are counted by this many leading bits of their address.
+    pub ipv6_prefix: u8,
 }
 
 impl Default for RateLimitSettings {
     fn default() -> Self {
-        RateLimitSettings { max_clients: 1_000_000, sweep_interval: Duration::from_secs(10) }
+        RateLimitSettings { max_clients: 1_000_000, sweep_interval: Duration::from_secs(10), ipv6_prefix: 64 }
     }
 }
 
@@ -123,6 +125,7 @@ pub struct JwtSection {
 pub struct RateLimitSection {
     pub max_clients: Option<usize>,
     pub sweep_interval: Option<String>,
+    pub ipv6_prefix: Option<u8>,
 }
 
 /// `[cache]`.
@@ -230,7 +233,12 @@ fn rate_limit(file: RateLimitSection) -> Result<RateLimitSettings, ConfigError> 
     if sweep_interval.is_zero() {
         return Err(invalid("rate_limit.sweep_interval", "0", "must be above zero"));
     }
-    Ok(RateLimitSettings { max_clients: file.max_clients.unwrap_or(d.max_clients).max(1), sweep_interval })
+    let ipv6_prefix = file.ipv6_prefix.unwrap_or(d.ipv6_prefix);
+    if !(1..=128).contains(&ipv6_prefix) {
+        return Err(invalid("rate_limit.ipv6_prefix", &ipv6_prefix.to_string(), "must be between 1 and 128"));
+    }
+    let max_clients = file.max_clients.unwrap_or(d.max_clients).max(1);
+    Ok(RateLimitSettings { max_clients, sweep_interval, ipv6_prefix })
 }
 
 fn cache(file: CacheSection) -> Result<CacheSettings, ConfigError> {

@@ -64,7 +64,7 @@ impl Gateway {
             Some(spec) => {
                 let client = match subject {
                     Some(subject) => ClientKey::Subject(subject),
-                    None => ClientKey::Ip(policies.trusted.client_ip(conn.client.ip(), request.headers())),
+                    None => policies.limiters.ip_key(policies.trusted.client_ip(conn.client.ip(), request.headers())),
                 };
                 let decision = policies.limiters.check(&route.prefix, spec, client);
                 if !decision.allowed {

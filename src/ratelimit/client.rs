@@ -86,3 +86,19 @@ fn prefix_eq(a: u128, b: u128, bits: u8) -> bool {
     let mask = u128::MAX << (128 - u32::from(bits));
     a & mask == b & mask
 }
+
+/// The network a client address is counted as: IPv4 and IPv4-mapped
+/// addresses whole, IPv6 addresses by their first `v6_bits` bits.
+pub fn network_of(ip: IpAddr, v6_bits: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u32::from(v6_bits.clamp(1, 128));
+                let mask = u128::MAX << (128 - bits);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+        },
+    }
+}

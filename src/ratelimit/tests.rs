@@ -72,14 +72,39 @@ async fn idle_clients_are_swept_so_memory_stays_bounded() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_limiter_over_max_clients_starts_afresh() {
+async fn a_flood_of_new_addresses_forgets_the_least_recent_not_the_limited_client() {
     let limiters = Limiters::new(1000);
     let route: Arc<str> = "/r".into();
+    let abuser = ip(1_000_000);
+    assert!(limiters.check(&route, spec(1, 1), abuser.clone()).allowed);
+    tokio::time::advance(Duration::from_millis(1)).await;
     for n in 0..5000 {
         limiters.check(&route, spec(1, 1), ip(n));
+        tokio::time::advance(Duration::from_micros(1)).await;
     }
+    assert!(!limiters.check(&route, spec(1, 1), abuser.clone()).allowed, "held to its limit");
     limiters.sweep();
-    assert_eq!(limiters.clients(), 0);
+    assert_eq!(limiters.clients(), 1000, "bounded to max_clients, not emptied");
+    assert!(!limiters.check(&route, spec(1, 1), abuser).allowed, "the flood did not wipe the abuser's limit");
+    assert!(limiters.check(&route, spec(1, 1), ip(0)).allowed, "the least recent flood address was forgotten");
+    assert!(!limiters.check(&route, spec(1, 1), ip(4999)).allowed, "the most recent one is remembered");
+}
+
+#[tokio::test(start_paused = true)]
+async fn ipv6_clients_are_counted_per_64_by_default() {
+    let limiters = Limiters::new(1000);
+    let route: Arc<str> = "/r".into();
+    let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+    let same_net: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+    let other_net: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+    assert!(limiters.check(&route, spec(1, 1), limiters.ip_key(a)).allowed);
+    assert!(!limiters.check(&route, spec(1, 1), limiters.ip_key(same_net)).allowed, "same /64, same bucket");
+    assert!(limiters.check(&route, spec(1, 1), limiters.ip_key(other_net)).allowed);
+    let per_address = Limiters::new(1000).with_ipv6_prefix(128);
+    assert!(per_address.check(&route, spec(1, 1), per_address.ip_key(a)).allowed);
+    assert!(per_address.check(&route, spec(1, 1), per_address.ip_key(same_net)).allowed, "configured: per address");
+    let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
+    assert_eq!(limiters.ip_key(mapped), ClientKey::Ip("192.0.2.7".parse().expect("ip")), "IPv4-mapped counts as IPv4");
 }
 
 #[test]
