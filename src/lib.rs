@@ -42,7 +42,8 @@
 //! - [`metrics`]: Prometheus metrics; per-route handles are made with the snapshot.
 //! - [`traffic`]: per-instance request rates and shares, sampled four times a second.
 //!
-//! Shared: [`error_chain`] turns an error and its causes into one line.
+//! Shared: [`error_chain`] turns an error and its causes into one line;
+//! [`log_throttle`] keeps warnings on hot failure paths to one line a second.
 //!
 //! [`run`] wires them together; `main.rs` only parses flags and waits for signals.
 
@@ -56,6 +57,7 @@ pub mod config;
 pub mod consul;
 pub mod discovery;
 pub mod error_chain;
+pub mod log_throttle;
 pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;

@@ -110,7 +110,11 @@ impl Limiters {
             limiter.gcra.retain_recent();
             let evicted = limiter.clients.evict_least_recent(self.max_clients);
             if evicted > 0 {
-                tracing::warn!(evicted, max = self.max_clients, "rate limiter over max_clients; forgot the least recently seen");
+                tracing::warn!(
+                    evicted,
+                    max = self.max_clients,
+                    "rate limiter over max_clients; forgot the least recently seen"
+                );
             }
             limiter.gcra.shrink_to_fit();
         }

@@ -20,6 +20,9 @@ use super::exchange::Exchange;
 use super::outbound::BoxError;
 use super::pool::Connection;
 use crate::balance::InFlight;
+use crate::log_throttle::LogThrottle;
+
+static STALLED: LogThrottle = LogThrottle::new(std::time::Duration::from_secs(1));
 
 /// A streamed upstream body or a body Portico wrote itself.
 #[derive(Debug)]
@@ -128,7 +131,9 @@ impl UpstreamBody {
         if !conn.body_stalled(cx) {
             return Poll::Pending;
         }
-        tracing::warn!(instance = self.exchange.instance_id(), "response body stalled; ending it");
+        if let Some(suppressed) = STALLED.admit() {
+            tracing::warn!(instance = self.exchange.instance_id(), suppressed, "response body stalled; ending it");
+        }
         let error = conn.stall_error();
         self.conn = None;
         Poll::Ready(Some(Err(Box::new(error))))

@@ -26,11 +26,17 @@ use super::server::Conn;
 use super::upgrade;
 use crate::balance::{BudgetPolicy, InFlight};
 use crate::config::ProxySettings;
+use crate::log_throttle::LogThrottle;
 use crate::metrics::UpstreamErrorKind;
 use crate::routing::path::PathError;
 use crate::snapshot::{Endpoint, Route};
 
-/// Connections to instances ([`super::pool`]) and the retry budget.
+// One warning a second per kind of failure, with a count of those held back.
+static CONNECT_FAILED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
+static REQUEST_FAILED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
+static EJECTED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
+
+/// Connections to instances ([`super::pool`]) and the terms of the routes' retry budgets.
 pub struct Upstreams {
     connect_timeout: Duration,
     idle_timeout: Duration,
@@ -109,7 +115,9 @@ impl Upstreams {
                     exchange.upstream_failed(kind_of(&error, failure));
                     if route.upstream.record_failure(index, &settings.ejection).is_some() {
                         route.metrics.ejections.inc();
-                        tracing::warn!(instance = %endpoint.id, "instance ejected after repeated failures");
+                        if let Some(suppressed) = EJECTED.admit() {
+                            tracing::warn!(instance = %endpoint.id, suppressed, "instance ejected after repeated failures");
+                        }
                     }
                     if let Some(client_fault) = fault.as_ref().and_then(|f| f.error(limit)) {
                         return Err(client_fault);
@@ -196,7 +204,9 @@ impl Upstreams {
     async fn connect(&self, endpoint: &Endpoint) -> Result<Box<Connection>, Failed> {
         pool::connect(&endpoint.authority, self.connect_timeout, self.body_idle).await.map_err(|e| {
             let detail = crate::error_chain::describe(&e);
-            tracing::warn!(instance = %endpoint.id, %detail, "cannot connect to instance");
+            if let Some(suppressed) = CONNECT_FAILED.admit() {
+                tracing::warn!(instance = %endpoint.id, %detail, suppressed, "cannot connect to instance");
+            }
             let error = match e {
                 ConnectError::TimedOut(_) => ProxyError::Timeout { instance: endpoint.id.clone() },
                 _ => ProxyError::Upstream { instance: endpoint.id.clone(), detail },
@@ -209,7 +219,9 @@ impl Upstreams {
 /// A request that got no response head from `endpoint`.
 fn failed(endpoint: &Endpoint, error: &hyper::Error) -> Failed {
     let detail = crate::error_chain::describe(error);
-    tracing::warn!(instance = %endpoint.id, %detail, "upstream request failed");
+    if let Some(suppressed) = REQUEST_FAILED.admit() {
+        tracing::warn!(instance = %endpoint.id, %detail, suppressed, "upstream request failed");
+    }
     (ProxyError::Upstream { instance: endpoint.id.clone(), detail }, Some(classify(error)))
 }
 

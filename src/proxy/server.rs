@@ -29,6 +29,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::body::ProxyBody;
 use super::workers::Workers;
+use crate::log_throttle::LogThrottle;
+
+static ACCEPT_FAILED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
+static REFUSED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
 
 /// Connection-level limits.
 #[derive(Debug, Clone)]
@@ -115,7 +119,9 @@ async fn serve_with<H: Handler>(
                 Ok(pair) => pair,
                 Err(error) => {
                     // Usually out of file descriptors: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
+                    if let Some(suppressed) = ACCEPT_FAILED.admit() {
+                        tracing::warn!(%error, suppressed, "accept failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -251,7 +257,9 @@ impl Secure {
 
 /// Answers a connection over the limit with a 503 and closes it.
 async fn refuse(mut stream: TcpStream) {
-    tracing::warn!("connection limit reached; refusing a connection");
+    if let Some(suppressed) = REFUSED.admit() {
+        tracing::warn!(suppressed, "connection limit reached; refusing a connection");
+    }
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY)).await;
     let _ = stream.shutdown().await;
 }
