@@ -233,4 +233,7 @@ async fn encoded_path_characters_are_refused_unless_the_route_allows_them() {
     assert_eq!(portico.get("/web/a%2Fb").await.status(), 400, "other routes refuse %2F");
     assert_eq!(web.requests(), 0);
     assert_eq!(files.requests(), 1);
+    let routes = portico.routes().await;
+    let files_route = routes["routes"].as_array().into_iter().flatten().find(|r| r["prefix"] == "/files").cloned();
+    assert_eq!(files_route.map(|r| r["allow_encoded"].clone()), Some(json!(["slash"])), "/admin/routes shows it");
 }

@@ -60,6 +60,7 @@ fn route(route: &Route, rates: &HashMap<&str, f64>) -> Value {
             "count": r.count, "period_secs": r.period.as_secs(), "burst": r.burst,
         })),
         "cache": route.options.cache.map(|c| json!({ "default_ttl_secs": c.default_ttl.as_secs_f64() })),
+        "allow_encoded": route.options.allow_encoded.names(),
         "instances": instances,
     })
 }

@@ -263,8 +263,7 @@ fn a_short_hs256_key_in_a_jwks_file_is_refused_like_a_short_secret() {
     let set = json!({"keys": [{"kty": "oct", "kid": "long", "k": long}]});
     std::fs::write(&jwks, set.to_string()).expect("write");
     let auth = authenticator(JwtSettings { jwks_file: Some(jwks), ..JwtSettings::default() });
-    let mut header = Header::default();
-    header.kid = Some("long".into());
+    let header = Header { kid: Some("long".into()), ..Header::default() };
     let token =
         encode(&header, &json!({"sub": "svc", "exp": now() + 60}), &EncodingKey::from_secret(SECRET.as_bytes()))
             .expect("encode");
