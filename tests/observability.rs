@@ -105,6 +105,8 @@ async fn the_admin_token_is_required_everywhere_but_healthz() {
 #[tokio::test]
 async fn admin_endpoints_are_not_on_the_public_listener() {
     let (_consul, _backend, portico) = setup(None).await;
+    // Before the first sync an unknown path is 503 (it may yet be routed).
+    portico.wait_instances("/web", &["web-1"], std::time::Duration::from_secs(5)).await;
     for path in ["/admin/routes", "/metrics", "/healthz", "/admin/dashboard"] {
         assert_eq!(portico.get(path).await.status(), 404, "{path}");
     }
