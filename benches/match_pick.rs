@@ -21,6 +21,7 @@ fn view(services: usize, instances: usize) -> View {
         let list = (0..instances)
             .map(|j| Instance {
                 id: format!("svc-{i}-{j}"),
+                node: "node-1".into(),
                 address: "10.0.0.1".into(),
                 port: 10_000 + j as u16,
                 weight: 1,

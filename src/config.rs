@@ -50,6 +50,33 @@ pub struct Cli {
     /// Consul ACL token, sent as X-Consul-Token
     #[arg(long, env = "CONSUL_HTTP_TOKEN", hide_env_values = true)]
     pub consul_token: Option<String>,
+    /// File holding the Consul ACL token (wins over --consul-token when not empty)
+    #[arg(long, env = "CONSUL_HTTP_TOKEN_FILE")]
+    pub consul_token_file: Option<PathBuf>,
+    /// Consul datacenter to read (dc=) [default: the agent's own]
+    #[arg(long, env = "PORTICO_CONSUL_DATACENTER")]
+    pub consul_datacenter: Option<String>,
+    /// Talk to the agent over HTTPS (as an https:// address does)
+    #[arg(long, env = "CONSUL_HTTP_SSL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub consul_ssl: Option<bool>,
+    /// PEM file of CA certificates to verify the agent with [default: the system's]
+    #[arg(long, env = "CONSUL_CACERT")]
+    pub consul_cacert: Option<PathBuf>,
+    /// Directory of PEM CA certificates to verify the agent with
+    #[arg(long, env = "CONSUL_CAPATH")]
+    pub consul_capath: Option<PathBuf>,
+    /// PEM client certificate, for an agent with verify_incoming (with --consul-client-key)
+    #[arg(long, env = "CONSUL_CLIENT_CERT")]
+    pub consul_client_cert: Option<PathBuf>,
+    /// PEM key of the client certificate
+    #[arg(long, env = "CONSUL_CLIENT_KEY")]
+    pub consul_client_key: Option<PathBuf>,
+    /// Name to verify the agent's certificate against [default: the address's host]
+    #[arg(long, env = "CONSUL_TLS_SERVER_NAME")]
+    pub consul_tls_server_name: Option<String>,
+    /// Verify the agent's certificate: true or false [default: true]
+    #[arg(long, env = "CONSUL_HTTP_SSL_VERIFY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub consul_ssl_verify: Option<bool>,
     /// TOML configuration file
     #[arg(long, env = "PORTICO_CONFIG")]
     pub config: Option<PathBuf>,
@@ -112,6 +139,10 @@ pub struct ConsulSettings {
     pub address: String,
     /// ACL token sent as `X-Consul-Token`.
     pub token: Option<String>,
+    /// The datacenter to read (`dc=`); `None`: the agent's own.
+    pub datacenter: Option<String>,
+    /// How the agent's HTTPS API is trusted, and how Portico proves itself to it.
+    pub tls: ConsulTls,
     /// `wait` sent with blocking queries.
     pub wait: Duration,
     /// Sustained blocking-query rate per watch (requests per second).
@@ -127,6 +158,28 @@ pub struct ConsulSettings {
     /// After Consul's state is reset, routes and instances it no longer
     /// reports are kept this long while it refills (zero: never).
     pub reset_grace: Duration,
+}
+
+/// TLS to the Consul agent, with Consul's own names (`CONSUL_CACERT`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsulTls {
+    /// PEM file of CA certificates; with `ca_path` unset too, the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Directory of PEM CA certificates.
+    pub ca_path: Option<PathBuf>,
+    /// Client certificate and key, for an agent with `verify_incoming`.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// The name the agent's certificate must carry, when not the address's host.
+    pub server_name: Option<String>,
+    /// False: any certificate is accepted (`CONSUL_HTTP_SSL_VERIFY=false`; testing only).
+    pub verify: bool,
+}
+
+impl Default for ConsulTls {
+    fn default() -> Self {
+        ConsulTls { ca_file: None, ca_path: None, client_cert: None, client_key: None, server_name: None, verify: true }
+    }
 }
 
 /// How the proxy treats clients and upstreams.
@@ -192,6 +245,8 @@ impl Default for ConsulSettings {
         ConsulSettings {
             address: "http://127.0.0.1:8500".into(),
             token: None,
+            datacenter: None,
+            tls: ConsulTls::default(),
             wait: Duration::from_secs(300),
             rate: 20.0,
             burst: 20,
@@ -243,16 +298,10 @@ impl Config {
     pub fn merge(cli: Cli, mut file: FileConfig) -> Result<Config, ConfigError> {
         let mut routes = file.routes()?;
         let edge = file.edge().merge(&cli)?;
+        let (mut consul, consul_file) = file.consul.into_settings()?;
+        merge_consul(&mut consul, &cli, consul_file)?;
         let listen = pick(cli.listen, file.listen, "0.0.0.0:8080");
         let admin = pick(cli.admin_listen, file.admin_listen, "127.0.0.1:9090");
-        let mut consul = file.consul.into_settings()?;
-        if let Some(address) = cli.consul {
-            consul.address = address;
-        }
-        consul.address = normalize_consul_address(&consul.address)?;
-        if cli.consul_token.is_some() {
-            consul.token = cli.consul_token.filter(|t| !t.is_empty());
-        }
         for spec in &cli.routes {
             routes.push(parse_route_flag(spec)?);
         }
@@ -279,6 +328,57 @@ impl Config {
     }
 }
 
+/// What `[consul]` says that flags may override (read before the token file).
+#[derive(Debug, Default)]
+pub struct ConsulFileExtras {
+    pub token_file: Option<PathBuf>,
+    pub ssl: Option<bool>,
+}
+
+/// Lays the `--consul*` flags over the file's `[consul]` section, then
+/// resolves the address scheme and the token file, as Consul's own CLI does.
+fn merge_consul(consul: &mut ConsulSettings, cli: &Cli, file: ConsulFileExtras) -> Result<(), ConfigError> {
+    if let Some(address) = &cli.consul {
+        consul.address = address.clone();
+    }
+    if cli.consul_token.is_some() {
+        consul.token = cli.consul_token.clone().filter(|t| !t.is_empty());
+    }
+    if let Some(dc) = &cli.consul_datacenter {
+        consul.datacenter = Some(dc.clone()).filter(|d| !d.is_empty());
+    }
+    let tls = &mut consul.tls;
+    let paths = [
+        (&mut tls.ca_file, &cli.consul_cacert),
+        (&mut tls.ca_path, &cli.consul_capath),
+        (&mut tls.client_cert, &cli.consul_client_cert),
+        (&mut tls.client_key, &cli.consul_client_key),
+    ];
+    for (setting, flag) in paths {
+        if let Some(path) = flag {
+            *setting = Some(path.clone());
+        }
+    }
+    if let Some(name) = &cli.consul_tls_server_name {
+        tls.server_name = Some(name.clone()).filter(|n| !n.is_empty());
+    }
+    if let Some(verify) = cli.consul_ssl_verify {
+        tls.verify = verify;
+    }
+    if tls.client_cert.is_some() != tls.client_key.is_some() {
+        return Err(invalid("--consul-client-cert", "", "a client certificate and its key go together"));
+    }
+    let ssl = cli.consul_ssl.or(file.ssl).unwrap_or(false);
+    consul.address = normalize_consul_address(&consul.address, ssl)?;
+    if let Some(path) = cli.consul_token_file.as_ref().or(file.token_file.as_ref()) {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        if !text.trim().is_empty() {
+            consul.token = Some(text.trim().to_string());
+        }
+    }
+    Ok(())
+}
+
 fn pick(flag: Option<String>, file: Option<String>, default: &str) -> String {
     flag.or(file).unwrap_or_else(|| default.to_string())
 }
@@ -287,9 +387,13 @@ fn parse_addr(what: &'static str, value: &str) -> Result<SocketAddr, ConfigError
     value.parse().map_err(|e| invalid(what, value, e))
 }
 
-/// Accepts `host:port` as Consul's own tools do, and adds the `http://` scheme.
-fn normalize_consul_address(value: &str) -> Result<String, ConfigError> {
-    let with_scheme = if value.contains("://") { value.to_string() } else { format!("http://{value}") };
+/// Accepts `host:port` as Consul's own tools do and adds the scheme: `https`
+/// when `ssl` is set (`CONSUL_HTTP_SSL=true`, which also turns `http://` into
+/// `https://`, as in Consul's CLI), else `http`.
+fn normalize_consul_address(value: &str, ssl: bool) -> Result<String, ConfigError> {
+    let bare = value.strip_prefix("http://").filter(|_| ssl).unwrap_or(value);
+    let scheme = if ssl { "https" } else { "http" };
+    let with_scheme = if bare.contains("://") { bare.to_string() } else { format!("{scheme}://{bare}") };
     let url = reqwest::Url::parse(&with_scheme).map_err(|e| invalid("--consul", value, e))?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(invalid("--consul", value, "scheme must be http or https"));

@@ -7,6 +7,7 @@
 //! index is [`index`]'s business; decoding is [`types`]'.
 
 pub mod index;
+pub mod tls;
 pub mod types;
 
 use std::collections::BTreeMap;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::config::ConsulSettings;
-pub use types::Instance;
+pub use types::{instance_key, split_instance_key, Instance};
 
 /// Why a Consul call failed. Every failure is retried by the caller.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,8 @@ pub enum Error {
     Decode(String),
     #[error("consul has no known leader")]
     NoLeader,
+    #[error("consul refused the ACL token ({status}): {body}; the token needs the policy in the README (service_prefix and node_prefix read)")]
+    Denied { status: u16, body: String },
     #[error("invalid consul setting: {0}")]
     Setup(String),
 }
@@ -39,6 +42,9 @@ pub struct Reply<T> {
     pub index: u64,
     /// The decoded body.
     pub body: T,
+    /// Consul left out what the ACL token may not read
+    /// (`X-Consul-Results-Filtered-By-ACLs: true`).
+    pub filtered: bool,
 }
 
 /// Catalog view: service name → union of its instances' tags.
@@ -50,6 +56,7 @@ pub struct Client {
     http: reqwest::Client,
     base: reqwest::Url,
     wait: String,
+    datacenter: Option<String>,
 }
 
 impl Client {
@@ -64,28 +71,31 @@ impl Client {
             value.set_sensitive(true);
             headers.insert("x-consul-token", value);
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .default_headers(headers)
             .timeout(read_timeout(settings.wait))
             .connect_timeout(Duration::from_secs(2))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()
-            .map_err(|e| Error::Setup(e.to_string()))?;
-        Ok(Client { http, base, wait: format!("{}ms", settings.wait.as_millis()) })
+            .pool_idle_timeout(Duration::from_secs(90));
+        if base.scheme() == "https" {
+            builder = builder.use_preconfigured_tls(tls::client_config(&settings.tls)?);
+        }
+        let http = builder.build().map_err(|e| Error::Setup(e.to_string()))?;
+        let (wait, datacenter) = (format!("{}ms", settings.wait.as_millis()), settings.datacenter.clone());
+        Ok(Client { http, base, wait, datacenter })
     }
 
     /// `GET /v1/catalog/services`.
     pub async fn services(&self, index: u64) -> Result<Reply<Services>, Error> {
         let url = self.url(&["v1", "catalog", "services"], index, false)?;
-        let (index, bytes) = self.get(url).await?;
-        Ok(Reply { index, body: types::decode_services(&bytes)? })
+        let (index, filtered, bytes) = self.get(url).await?;
+        Ok(Reply { index, body: types::decode_services(&bytes)?, filtered })
     }
 
     /// `GET /v1/health/service/<name>?passing`: the passing instances, sorted by ID.
     pub async fn passing(&self, service: &str, index: u64) -> Result<Reply<Vec<Instance>>, Error> {
         let url = self.url(&["v1", "health", "service", service], index, true)?;
-        let (index, bytes) = self.get(url).await?;
-        Ok(Reply { index, body: types::decode_health(&bytes)? })
+        let (index, filtered, bytes) = self.get(url).await?;
+        Ok(Reply { index, body: types::decode_health(&bytes)?, filtered })
     }
 
     fn url(&self, segments: &[&str], index: u64, passing: bool) -> Result<reqwest::Url, Error> {
@@ -103,23 +113,33 @@ impl Client {
             if passing {
                 query.append_pair("passing", "1");
             }
+            if let Some(dc) = &self.datacenter {
+                query.append_pair("dc", dc);
+            }
         }
         Ok(url)
     }
 
-    async fn get(&self, url: reqwest::Url) -> Result<(u64, bytes::Bytes), Error> {
+    /// The reply's index, whether ACLs filtered it, and its body.
+    async fn get(&self, url: reqwest::Url) -> Result<(u64, bool, bytes::Bytes), Error> {
         let response = self.http.get(url).send().await.map_err(transport)?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(transport)?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body[..body.len().min(512)]).trim().to_string();
-            return Err(Error::Status { status: status.as_u16(), body: text });
+            return Err(match status.as_u16() {
+                401 | 403 => Error::Denied { status: status.as_u16(), body: text },
+                other => Error::Status { status: other, body: text },
+            });
         }
         if index::leader_missing(&headers) {
             return Err(Error::NoLeader);
         }
-        Ok((index::reply_index(&headers), body))
+        let filtered = headers
+            .get("x-consul-results-filtered-by-acls")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+        Ok((index::reply_index(&headers), filtered, body))
     }
 }
 

@@ -91,6 +91,7 @@ pub struct Metrics {
     in_flight: Family<Labels, Gauge>,
     consul_requests: Family<Labels, Counter>,
     watch_index: Family<Labels, Gauge>,
+    acl_filtered: Family<Labels, Gauge>,
     staleness: Gauge<f64, AtomicU64>,
     propagation: Histogram,
     generation: Gauge,
@@ -113,6 +114,7 @@ impl Default for Metrics {
         let in_flight = Family::<Labels, Gauge>::default();
         let consul_requests = Family::<Labels, Counter>::default();
         let watch_index = Family::<Labels, Gauge>::default();
+        let acl_filtered = Family::<Labels, Gauge>::default();
         let staleness = Gauge::<f64, AtomicU64>::default();
         let propagation = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         let (generation, routes, instances, rejected) =
@@ -124,8 +126,17 @@ impl Default for Metrics {
         registry.register("ejections", "Instances ejected by outlier detection, by route", ejections.clone());
         registry.register("edge_decisions", "Edge-policy outcomes by route, policy and outcome", edge.clone());
         registry.register("instance_in_flight", "Requests in flight per instance", in_flight.clone());
-        registry.register("consul_requests", "Consul queries by watch and result", consul_requests.clone());
+        registry.register(
+            "consul_requests",
+            "Consul queries by watch and result (ok, error, denied: the ACL token was refused)",
+            consul_requests.clone(),
+        );
         registry.register("consul_watch_index", "Last X-Consul-Index per watch", watch_index.clone());
+        registry.register(
+            "consul_acl_filtered",
+            "1 when the watch's last reply was filtered by ACLs (the token cannot read everything)",
+            acl_filtered.clone(),
+        );
         registry.register(
             "discovery_staleness_seconds",
             "Seconds since discovery was last in sync (0 = in sync)",
@@ -151,6 +162,7 @@ impl Default for Metrics {
             in_flight,
             consul_requests,
             watch_index,
+            acl_filtered,
             staleness,
             propagation,
             generation,
@@ -162,21 +174,21 @@ impl Default for Metrics {
     }
 }
 
-fn labels(route: &str, instance: &str) -> Labels {
-    vec![("route", route.to_string()), ("instance", instance.to_string())]
+fn labels(route: &str, node: &str, instance: &str) -> Labels {
+    vec![("route", route.to_string()), ("instance", instance.to_string()), ("node", node.to_string())]
 }
 
 impl Metrics {
-    /// Handles for a route with these endpoint IDs.
-    pub fn route(&self, route: &str, instances: &[&str]) -> RouteMetrics {
+    /// Handles for a route with these endpoints, as (node, ID).
+    pub fn route(&self, route: &str, instances: &[(&str, &str)]) -> RouteMetrics {
         {
             let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-            live.insert(labels(route, "none"));
-            live.extend(instances.iter().map(|i| labels(route, i)));
+            live.insert(labels(route, "", "none"));
+            live.extend(instances.iter().map(|(node, id)| labels(route, node, id)));
         }
-        let classes = |instance: &str| -> [Counter; 5] {
+        let classes = |node: &str, instance: &str| -> [Counter; 5] {
             CLASSES.map(|class| {
-                let mut l = labels(route, instance);
+                let mut l = labels(route, node, instance);
                 l.push(("class", class.to_string()));
                 self.requests.get_or_create(&l).clone()
             })
@@ -186,8 +198,8 @@ impl Metrics {
         });
         RouteMetrics {
             latency: self.latency.get_or_create(&vec![("route", route.to_string())]).clone(),
-            by_instance: instances.iter().map(|i| classes(i)).collect(),
-            no_instance: classes("none"),
+            by_instance: instances.iter().map(|(node, id)| classes(node, id)).collect(),
+            no_instance: classes("", "none"),
             errors,
             retries: self.retries.get_or_create(&vec![("route", route.to_string())]).clone(),
             ejections: self.ejections.get_or_create(&vec![("route", route.to_string())]).clone(),
@@ -209,9 +221,9 @@ impl Metrics {
     pub fn retain(&self, snapshot: &Snapshot) {
         let mut now: HashSet<Labels> = HashSet::new();
         for route in snapshot.routes() {
-            now.insert(labels(&route.prefix, "none"));
+            now.insert(labels(&route.prefix, "", "none"));
             for e in route.upstream.endpoints.iter() {
-                now.insert(labels(&route.prefix, &e.id));
+                now.insert(labels(&route.prefix, &e.node, &e.id));
             }
         }
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
@@ -267,7 +279,8 @@ impl Metrics {
         for route in snapshot.routes() {
             for e in route.upstream.endpoints.iter() {
                 instances += 1;
-                self.in_flight.get_or_create(&labels(&route.prefix, &e.id)).set(e.state.in_flight() as i64);
+                let series = labels(&route.prefix, &e.node, &e.id);
+                self.in_flight.get_or_create(&series).set(e.state.in_flight() as i64);
             }
         }
         self.generation.set(snapshot.generation as i64);
@@ -277,9 +290,13 @@ impl Metrics {
         self.staleness.set(statuses.staleness());
         self.watch_index.clear();
         self.consul_requests.clear(); // refilled below: a watch that stopped is forgotten
+        self.acl_filtered.clear();
         for (watch, report) in statuses.reports() {
             self.watch_index.get_or_create(&vec![("watch", watch.clone())]).set(report.index as i64);
-            for (result, value) in [("ok", report.replies), ("error", report.errors)] {
+            let filtered = i64::from(report.acl_filtered);
+            self.acl_filtered.get_or_create(&vec![("watch", watch.clone())]).set(filtered);
+            let errors = report.errors - report.denied;
+            for (result, value) in [("ok", report.replies), ("error", errors), ("denied", report.denied)] {
                 let counter =
                     self.consul_requests.get_or_create(&vec![("watch", watch.clone()), ("result", result.into())]);
                 counter.inner().store(value, Ordering::Relaxed);

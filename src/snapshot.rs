@@ -42,7 +42,10 @@ pub struct Snapshot {
 /// An instance that left the passing set and is finishing its requests.
 #[derive(Debug, Clone)]
 pub struct Draining {
+    /// Consul service ID.
     pub id: String,
+    /// The Consul node it was registered on.
+    pub node: String,
     pub state: Arc<InstanceState>,
 }
 
@@ -81,8 +84,10 @@ pub struct Upstream {
 /// One instance, ready to receive requests.
 #[derive(Debug)]
 pub struct Endpoint {
-    /// Consul service ID.
+    /// Consul service ID (unique per node, not per cluster).
     pub id: Box<str>,
+    /// The Consul node it is registered on: with the ID, the instance's identity.
+    pub node: Box<str>,
     /// `host:port`, parsed once here instead of once per request.
     pub authority: Authority,
     /// Consul `Weights.Passing`.

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::balance::clock_ms;
+use crate::consul::instance_key;
 use crate::snapshot::{Shared, Snapshot};
 
 /// How often traffic is sampled.
@@ -42,7 +43,12 @@ pub struct RouteTraffic {
 /// One instance's recent traffic.
 #[derive(Debug, Clone, Serialize)]
 pub struct InstanceTraffic {
+    /// Consul service ID.
     pub id: String,
+    /// The Consul node it runs on.
+    pub node: String,
+    /// `node/ID`: the instance's identity in the cluster.
+    pub key: String,
     pub state: &'static str,
     pub rps: f64,
     pub error_rate: f64,
@@ -119,12 +125,9 @@ fn sample(snapshot: &Snapshot, rates: &mut HashMap<String, Rate>) -> TrafficView
                 .endpoints
                 .iter()
                 .map(|e| {
-                    traffic(
-                        &e.id,
-                        e.state_name(now),
-                        measure(&e.id, e.state.requests(), e.state.failures()),
-                        e.state.in_flight(),
-                    )
+                    let key = instance_key(&e.node, &e.id);
+                    let rate = measure(&key, e.state.requests(), e.state.failures());
+                    traffic((&e.node, &e.id), e.state_name(now), rate, e.state.in_flight())
                 })
                 .collect();
             let total: f64 = instances.iter().map(|i| i.rps).sum();
@@ -139,7 +142,8 @@ fn sample(snapshot: &Snapshot, rates: &mut HashMap<String, Rate>) -> TrafficView
         .iter()
         .filter(|d| d.state.in_flight() > 0)
         .map(|d| {
-            traffic(&d.id, "draining", measure(&d.id, d.state.requests(), d.state.failures()), d.state.in_flight())
+            let rate = measure(&instance_key(&d.node, &d.id), d.state.requests(), d.state.failures());
+            traffic((&d.node, &d.id), "draining", rate, d.state.in_flight())
         })
         .collect();
     *rates = next;
@@ -158,10 +162,12 @@ fn advance(old: &Rate, requests: u64, failures: u64) -> Rate {
     }
 }
 
-fn traffic(id: &str, state: &'static str, rate: Rate, in_flight: usize) -> InstanceTraffic {
+fn traffic((node, id): (&str, &str), state: &'static str, rate: Rate, in_flight: usize) -> InstanceTraffic {
     let round = |x: f64| (x * 100.0).round() / 100.0;
     InstanceTraffic {
         id: id.to_string(),
+        node: node.to_string(),
+        key: instance_key(node, id),
         state,
         rps: round(rate.rps),
         error_rate: if rate.rps > 0.0 { round((rate.fps / rate.rps).min(1.0)) } else { 0.0 },

@@ -104,7 +104,7 @@ impl Drop for Browser {
 }
 
 const BARS: &str = "return Array.from(document.querySelectorAll('.instance')).map(e => \
-    ({id: e.dataset.instance, share: Number(e.dataset.share || 0), width: e.querySelector('.fill').style.width}))";
+    ({id: e.dataset.id, node: e.dataset.node, share: Number(e.dataset.share || 0), width: e.querySelector('.fill').style.width}))";
 
 async fn shares(browser: &Browser) -> Vec<(String, f64)> {
     let bars = browser.script(BARS).await;

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use crate::balance::clock_ms;
+use crate::consul::instance_key;
 use crate::discovery::Statuses;
 use crate::snapshot::{Endpoint, Route, Snapshot};
 use crate::traffic::TrafficView;
@@ -18,7 +19,7 @@ pub fn report(snapshot: &Snapshot, statuses: &Statuses, traffic: &TrafficView) -
         .iter()
         .flat_map(|r| r.instances.iter())
         .chain(traffic.draining.iter())
-        .map(|i| (i.id.as_str(), i.rps))
+        .map(|i| (i.key.as_str(), i.rps))
         .collect();
     let routes: Vec<Value> = snapshot.routes().into_iter().map(|r| route(r, &rates)).collect();
     let draining: Vec<Value> = snapshot
@@ -28,10 +29,11 @@ pub fn report(snapshot: &Snapshot, statuses: &Statuses, traffic: &TrafficView) -
         .map(|d| {
             json!({
                 "id": d.id,
+                "node": d.node,
                 "state": "draining",
                 "in_flight": d.state.in_flight(),
                 "requests": d.state.requests(),
-                "rps": rates.get(d.id.as_str()).copied().unwrap_or(0.0),
+                "rps": rates.get(instance_key(&d.node, &d.id).as_str()).copied().unwrap_or(0.0),
             })
         })
         .collect();
@@ -68,12 +70,13 @@ fn route(route: &Route, rates: &HashMap<&str, f64>) -> Value {
 fn endpoint(e: &Endpoint, rates: &HashMap<&str, f64>) -> Value {
     json!({
         "id": &*e.id,
+        "node": &*e.node,
         "address": e.authority.as_str(),
         "weight": e.weight,
         "state": e.state_name(clock_ms()),
         "in_flight": e.state.in_flight(),
         "requests": e.state.requests(),
         "failures": e.state.failures(),
-        "rps": rates.get(&*e.id).copied().unwrap_or(0.0),
+        "rps": rates.get(instance_key(&e.node, &e.id).as_str()).copied().unwrap_or(0.0),
     })
 }

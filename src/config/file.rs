@@ -1,12 +1,15 @@
 //! The TOML configuration file. Unknown keys are refused, so a typo is an
 //! error at start-up instead of a silently ignored setting.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::edge::{AuthSection, CacheSection, EdgeFile, RateLimitSection, TlsSection};
-use super::{duration_or, invalid, parse_policy, ConfigError, ConsulSettings, ProxySettings, StaticRoute};
+use super::{
+    duration_or, invalid, parse_policy, ConfigError, ConsulFileExtras, ConsulSettings, ConsulTls, ProxySettings,
+    StaticRoute,
+};
 use crate::balance::Ejection;
 use crate::routing::encoded::EncodedChars;
 use crate::routing::tags::{parse_cache, parse_prefix, AuthScheme, RateSpec, RouteOptions};
@@ -40,6 +43,15 @@ pub struct FileConfig {
 pub struct ConsulSection {
     pub address: Option<String>,
     pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub datacenter: Option<String>,
+    pub ssl: Option<bool>,
+    pub cacert: Option<PathBuf>,
+    pub capath: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    pub tls_server_name: Option<String>,
+    pub ssl_verify: Option<bool>,
     pub wait: Option<String>,
     pub rate: Option<f64>,
     pub burst: Option<u32>,
@@ -170,8 +182,17 @@ fn share(what: &'static str, value: Option<f64>, default: f64) -> Result<f64, Co
 }
 
 impl ConsulSection {
-    pub(super) fn into_settings(self) -> Result<ConsulSettings, ConfigError> {
+    pub(super) fn into_settings(self) -> Result<(ConsulSettings, ConsulFileExtras), ConfigError> {
         let d = ConsulSettings::default();
+        let extras = ConsulFileExtras { token_file: self.token_file, ssl: self.ssl };
+        let tls = ConsulTls {
+            ca_file: self.cacert,
+            ca_path: self.capath,
+            client_cert: self.client_cert,
+            client_key: self.client_key,
+            server_name: self.tls_server_name.filter(|n| !n.is_empty()),
+            verify: self.ssl_verify.unwrap_or(true),
+        };
         let rate = self.rate.unwrap_or(d.rate);
         if !(rate.is_finite() && rate > 0.0) {
             return Err(invalid("consul.rate", &rate.to_string(), "must be > 0"));
@@ -181,9 +202,11 @@ impl ConsulSection {
         if wait.is_zero() || wait > std::time::Duration::from_secs(600) {
             return Err(invalid("consul.wait", &format!("{wait:?}"), "must be between 1ms and 10m"));
         }
-        Ok(ConsulSettings {
+        let settings = ConsulSettings {
             address: self.address.unwrap_or(d.address),
             token: self.token.filter(|t| !t.is_empty()),
+            datacenter: self.datacenter.filter(|d| !d.is_empty()),
+            tls,
             wait,
             rate,
             burst,
@@ -191,7 +214,8 @@ impl ConsulSection {
             backoff_max: duration_or("consul.backoff_max", &self.backoff_max, d.backoff_max)?,
             coalesce: duration_or("consul.coalesce", &self.coalesce, d.coalesce)?,
             reset_grace: duration_or("consul.reset_grace", &self.reset_grace, d.reset_grace)?,
-        })
+        };
+        Ok((settings, extras))
     }
 }
 

@@ -10,8 +10,11 @@ use super::{Error, Services};
 /// One passing instance of a service, as Portico routes to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
-    /// Consul service ID: the key for per-instance state.
+    /// Consul service ID: unique on its agent, not in the cluster (two nodes
+    /// may each run a `web` with ID `web`), so an instance is (node, ID).
     pub id: String,
+    /// The Consul node (agent) it is registered on.
+    pub node: String,
     /// Host to connect to: `Service.Address`, else `Node.Address`.
     pub address: String,
     /// Port (80 when Consul has none).
@@ -32,6 +35,7 @@ struct Entry {
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "PascalCase")]
 struct Node {
+    node: String,
     address: String,
 }
 
@@ -64,12 +68,12 @@ pub fn decode_services(bytes: &[u8]) -> Result<Services, Error> {
 }
 
 /// Decodes `/v1/health/service/<name>`: instances without an ID or an address
-/// are skipped; the rest are sorted by ID so equal sets compare equal.
+/// are skipped; the rest are sorted by ID, then node, so equal sets compare equal.
 pub fn decode_health(bytes: &[u8]) -> Result<Vec<Instance>, Error> {
     let entries: Vec<Entry> = serde_json::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))?;
     let mut instances: Vec<Instance> = entries.into_iter().filter_map(Entry::into_instance).collect();
-    instances.sort_by(|a, b| a.id.cmp(&b.id));
-    instances.dedup_by(|a, b| a.id == b.id);
+    instances.sort_by(|a, b| (&a.id, &a.node).cmp(&(&b.id, &b.node)));
+    instances.dedup_by(|a, b| a.id == b.id && a.node == b.node);
     Ok(instances)
 }
 
@@ -77,11 +81,13 @@ impl Entry {
     fn into_instance(self) -> Option<Instance> {
         let Entry { node, service } = self;
         let address = if service.address.is_empty() { node.address } else { service.address };
+        let node = node.node;
         if service.id.is_empty() || address.is_empty() {
             return None;
         }
         Some(Instance {
             id: service.id,
+            node,
             address,
             port: if service.port == 0 { 80 } else { service.port },
             weight: service.weights.map_or(1, |w| w.passing.max(1)),
@@ -91,6 +97,11 @@ impl Entry {
 }
 
 impl Instance {
+    /// The cluster-wide key of the instance: `node/ID`.
+    pub fn key(&self) -> String {
+        instance_key(&self.node, &self.id)
+    }
+
     /// `host:port` for a URI authority, with IPv6 literals bracketed.
     pub fn authority(&self) -> String {
         if self.address.contains(':') && !self.address.starts_with('[') {
@@ -99,6 +110,16 @@ impl Instance {
             format!("{}:{}", self.address, self.port)
         }
     }
+}
+
+/// `node/ID`: node names cannot hold a `/`, so the key splits back unambiguously.
+pub fn instance_key(node: &str, id: &str) -> String {
+    format!("{node}/{id}")
+}
+
+/// The node and service ID of a key made by [`instance_key`].
+pub fn split_instance_key(key: &str) -> (&str, &str) {
+    key.split_once('/').unwrap_or(("", key))
 }
 
 #[cfg(test)]

@@ -27,7 +27,12 @@ impl Backoff {
         half + half.mul_f64(fastrand::f64())
     }
 
-    /// Forgets past failures after a success.
+    /// The longest delay (for an error that waiting a little will not fix).
+    pub fn longest(&self) -> Duration {
+        self.max
+    }
+
+    /// Back to the shortest delay, after a success.
     pub fn reset(&mut self) {
         self.attempt = 0;
     }

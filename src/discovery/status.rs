@@ -4,7 +4,7 @@
 //! the request path, so plain mutexes are fine here.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -23,6 +23,10 @@ pub struct WatchStatus {
     failures: AtomicU64,
     /// Failures ever.
     errors: AtomicU64,
+    /// Failures ever that were a refused ACL token (401/403).
+    denied: AtomicU64,
+    /// The last reply was filtered by ACLs.
+    filtered: AtomicBool,
     /// Time of the last success and the last error message.
     detail: Mutex<Detail>,
 }
@@ -40,6 +44,10 @@ pub struct WatchReport {
     pub replies: u64,
     pub consecutive_failures: u64,
     pub errors: u64,
+    /// Of the errors, how many were a refused ACL token.
+    pub denied: u64,
+    /// The last reply left out what the token may not read.
+    pub acl_filtered: bool,
     /// Seconds since this watch last knew it was in sync (0 while it is).
     pub stale_seconds: f64,
     pub last_error: Option<String>,
@@ -53,6 +61,8 @@ impl Default for WatchStatus {
             replies: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            denied: AtomicU64::new(0),
+            filtered: AtomicBool::new(false),
             detail: Mutex::default(),
         }
     }
@@ -77,6 +87,17 @@ impl WatchStatus {
         d.last_error = Some(error.to_string());
     }
 
+    /// Records a query refused for its ACL token (also a failure).
+    pub fn denied(&self, error: &str) {
+        self.denied.fetch_add(1, Ordering::Relaxed);
+        self.failed(error);
+    }
+
+    /// Records whether the last reply was filtered by ACLs; true when that changed.
+    pub fn set_filtered(&self, filtered: bool) -> bool {
+        self.filtered.swap(filtered, Ordering::Relaxed) != filtered
+    }
+
     /// A copy for reporting.
     pub fn report(&self) -> WatchReport {
         let failures = self.failures.load(Ordering::Relaxed);
@@ -88,6 +109,8 @@ impl WatchStatus {
             replies: self.replies.load(Ordering::Relaxed),
             consecutive_failures: failures,
             errors: self.errors.load(Ordering::Relaxed),
+            denied: self.denied.load(Ordering::Relaxed),
+            acl_filtered: self.filtered.load(Ordering::Relaxed),
             stale_seconds: if in_sync { 0.0 } else { round_ms(since.elapsed()) },
             last_error: d.last_error.clone(),
         }

@@ -88,6 +88,9 @@ impl<S: Source> Watch<S> {
         self.index = index::next_index(self.index, reply.index);
         self.backoff.reset();
         self.status.ok(reply.index);
+        if self.status.set_filtered(reply.filtered) && reply.filtered {
+            tracing::warn!(watch = %self.name, "consul filtered this reply by ACL: the token cannot read everything (see the README's policy)");
+        }
         if self.last.as_ref() == Some(&reply.body) {
             return None;
         }
@@ -97,6 +100,16 @@ impl<S: Source> Watch<S> {
 
     async fn fail(&mut self, error: Error) {
         let delay = self.backoff.next_delay();
+        if let Error::Denied { .. } = error {
+            // A refused token will not be accepted a moment later: wait the
+            // longest backoff straight away instead of hammering the agent.
+            let delay = self.backoff.longest();
+            tracing::error!(watch = %self.name, %error, retry_in = ?delay, "consul refused the ACL token; keeping the routes in force");
+            self.status.denied(&error.to_string());
+            self.index = 0;
+            tokio::time::sleep(delay).await;
+            return;
+        }
         tracing::warn!(watch = %self.name, %error, retry_in = ?delay, "consul query failed");
         self.status.failed(&error.to_string());
         self.index = 0;

@@ -3,16 +3,22 @@ use super::*;
 #[test]
 fn route_handles_count_by_instance_and_class() {
     let metrics = Metrics::default();
-    let route = metrics.route("/web", &["web-1", "web-2"]);
+    let route = metrics.route("/web", &[("n1", "web-1"), ("n2", "web-2")]);
     route.record(Some(0), 200, 0.01);
     route.record(Some(0), 204, 0.01);
     route.record(Some(1), 502, 0.01);
     route.record(None, 503, 0.0);
     route.upstream_error(UpstreamErrorKind::Connect);
     let text = metrics.render(&Snapshot::default(), &Statuses::default());
-    assert!(text.contains(r#"portico_requests_total{route="/web",instance="web-1",class="2xx"} 2"#), "{text}");
-    assert!(text.contains(r#"portico_requests_total{route="/web",instance="web-2",class="5xx"} 1"#), "{text}");
-    assert!(text.contains(r#"portico_requests_total{route="/web",instance="none",class="5xx"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"portico_requests_total{route="/web",instance="web-1",node="n1",class="2xx"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"portico_requests_total{route="/web",instance="web-2",node="n2",class="5xx"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"portico_requests_total{route="/web",instance="none",node="",class="5xx"} 1"#), "{text}");
     assert!(text.contains(r#"portico_upstream_errors_total{route="/web",kind="connect"} 1"#), "{text}");
     assert!(text.contains(r#"portico_request_duration_seconds_count{route="/web"} 4"#), "{text}");
 }
@@ -20,7 +26,7 @@ fn route_handles_count_by_instance_and_class() {
 #[test]
 fn departed_instances_lose_their_series() {
     let metrics = Metrics::default();
-    metrics.route("/web", &["gone-1"]).record(Some(0), 200, 0.0);
+    metrics.route("/web", &[("n1", "gone-1")]).record(Some(0), 200, 0.0);
     metrics.retain(&Snapshot::default());
     let text = metrics.render(&Snapshot::default(), &Statuses::default());
     assert!(!text.contains("gone-1"), "{text}");
@@ -29,7 +35,7 @@ fn departed_instances_lose_their_series() {
 #[test]
 fn odd_status_codes_land_in_a_class() {
     let metrics = Metrics::default();
-    let route = metrics.route("/x", &["a"]);
+    let route = metrics.route("/x", &[("n1", "a")]);
     route.record(Some(0), 99, 0.0);
     route.record(Some(0), 999, 0.0);
     let text = metrics.render(&Snapshot::default(), &Statuses::default());
@@ -39,7 +45,7 @@ fn odd_status_codes_land_in_a_class() {
 #[test]
 fn a_removed_route_loses_every_series() {
     let metrics = Metrics::default();
-    let gone = RouteMetrics { edge: Some(metrics.edge("/gone")), ..metrics.route("/gone", &["gone-1"]) };
+    let gone = RouteMetrics { edge: Some(metrics.edge("/gone")), ..metrics.route("/gone", &[("n1", "gone-1")]) };
     gone.record(Some(0), 200, 0.01);
     gone.upstream_error(UpstreamErrorKind::Timeout);
     gone.retries.inc();

@@ -73,9 +73,18 @@ impl Exchange {
 
     /// The ID of the instance the request went to, or `-`.
     pub fn instance_id(&self) -> &str {
+        self.endpoint().map_or("-", |e| &e.id)
+    }
+
+    /// The node of the instance the request went to, or `-`.
+    pub fn node(&self) -> &str {
+        self.endpoint().map_or("-", |e| &e.node)
+    }
+
+    fn endpoint(&self) -> Option<&crate::snapshot::Endpoint> {
         match (&self.route, self.endpoint) {
-            (Some(route), Some(i)) => route.upstream.endpoints.get(i).map_or("-", |e| &e.id),
-            _ => "-",
+            (Some(route), Some(i)) => route.upstream.endpoints.get(i),
+            _ => None,
         }
     }
 }
@@ -93,6 +102,7 @@ impl Drop for Exchange {
                 path = %self.uri,
                 route = self.route.as_ref().map_or("-", |r| &r.prefix),
                 instance = self.instance_id(),
+                node = self.node(),
                 status = self.status,
                 duration_ms = elapsed.as_secs_f64() * 1000.0,
                 bytes = self.bytes,

@@ -70,7 +70,7 @@ pub fn build(
                 upstream(winner.service, winner.options.policy, instances, old, &mut next, &mut rejected)
             })
             .clone();
-        let ids: Vec<&str> = upstream.endpoints.iter().map(|e| &*e.id).collect();
+        let ids: Vec<(&str, &str)> = upstream.endpoints.iter().map(|e| (&*e.node, &*e.id)).collect();
         let route = Route {
             prefix: winner.prefix.into(),
             service: winner.service.into(),
@@ -108,13 +108,14 @@ fn upstream(
         match instance.authority().parse::<Authority>() {
             Ok(authority) => endpoints.push(Endpoint {
                 id: instance.id.as_str().into(),
+                node: instance.node.as_str().into(),
                 authority,
                 weight: instance.weight,
-                state: old.carry_instance(next, &instance.id),
+                state: old.carry_instance(next, &instance.key()),
             }),
             Err(_) => rejected.push(rejection(
                 service,
-                &format!("instance {}", instance.id),
+                &format!("instance {} on node {}", instance.id, instance.node),
                 &format!("address {:?} is not a valid host:port", instance.authority()),
             )),
         }

@@ -15,6 +15,7 @@ use super::build::{build, View};
 use super::{Draining, Shared};
 use crate::balance::StateRegistry;
 use crate::config::StaticRoute;
+use crate::consul::{instance_key, split_instance_key};
 use crate::discovery::Update;
 use crate::metrics::Metrics;
 
@@ -105,15 +106,18 @@ impl Builder {
     /// Instances that left (now or earlier) and still have requests in flight.
     fn still_draining(&self, next: &StateRegistry) -> Vec<Draining> {
         let previous = self.shared.load();
-        let earlier = previous.draining.iter().map(|d| (d.id.as_str(), &d.state));
-        let now = self.registry.departed(next);
+        let earlier = previous.draining.iter().map(|d| (instance_key(&d.node, &d.id), &d.state));
+        let now = self.registry.departed(next).map(|(key, state)| (key.to_string(), state));
         let mut draining: Vec<Draining> = earlier
             .chain(now)
-            .filter(|(id, state)| state.in_flight() > 0 && !next.contains(id))
-            .map(|(id, state)| Draining { id: id.to_string(), state: Arc::clone(state) })
+            .filter(|(key, state)| state.in_flight() > 0 && !next.contains(key))
+            .map(|(key, state)| {
+                let (node, id) = split_instance_key(&key);
+                Draining { id: id.to_string(), node: node.to_string(), state: Arc::clone(state) }
+            })
             .collect();
-        draining.sort_by(|a, b| a.id.cmp(&b.id));
-        draining.dedup_by(|a, b| a.id == b.id);
+        draining.sort_by(|a, b| (&a.id, &a.node).cmp(&(&b.id, &b.node)));
+        draining.dedup_by(|a, b| a.id == b.id && a.node == b.node);
         draining
     }
 }

@@ -13,6 +13,7 @@ fn snapshot(ids: &[&str]) -> Snapshot {
         .enumerate()
         .map(|(i, id)| Instance {
             id: id.to_string(),
+            node: "node-1".into(),
             address: "127.0.0.1".into(),
             port: 8000 + i as u16,
             weight: 1,

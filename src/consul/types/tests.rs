@@ -45,7 +45,14 @@ fn garbage_is_an_error_not_a_panic() {
 
 #[test]
 fn ipv6_addresses_are_bracketed() {
-    let i = Instance { id: "a".into(), address: "::1".into(), port: 80, weight: 1, meta: Default::default() };
+    let i = Instance {
+        id: "a".into(),
+        node: "n1".into(),
+        address: "::1".into(),
+        port: 80,
+        weight: 1,
+        meta: Default::default(),
+    };
     assert_eq!(i.authority(), "[::1]:80");
 }
 

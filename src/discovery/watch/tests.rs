@@ -29,7 +29,7 @@ impl Source for Script {
 }
 
 fn ok(index: u64, body: &'static str) -> Result<Reply<&'static str>, Error> {
-    Ok(Reply { index, body })
+    Ok(Reply { index, body, filtered: false })
 }
 
 fn down() -> Result<Reply<&'static str>, Error> {
@@ -97,7 +97,7 @@ async fn a_consul_that_answers_at_once_is_not_hammered() {
     let sent_log = Arc::new(Mutex::new(Vec::new()));
     let script = Script {
         replies: VecDeque::new(),
-        repeat: Some(Reply { index: 7, body: "same" }),
+        repeat: Some(Reply { index: 7, body: "same", filtered: false }),
         sent: Arc::clone(&sent_log),
     };
     let settings = ConsulSettings { rate: 5.0, burst: 3, ..ConsulSettings::default() };

@@ -4,7 +4,14 @@ use crate::discovery::Update;
 use crate::metrics::Metrics;
 
 fn instance(id: &str, port: u16, weight: u32) -> Instance {
-    Instance { id: id.into(), address: "127.0.0.1".into(), port, weight, meta: Default::default() }
+    Instance {
+        id: id.into(),
+        node: "node-1".into(),
+        address: "127.0.0.1".into(),
+        port,
+        weight,
+        meta: Default::default(),
+    }
 }
 
 fn view(catalog: &[(&str, &[&str])], instances: &[(&str, Vec<Instance>)]) -> View {

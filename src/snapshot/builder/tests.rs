@@ -11,6 +11,7 @@ fn instances(n: u16) -> Update {
     let list = (0..n)
         .map(|i| Instance {
             id: format!("web-{i}"),
+            node: "node-1".into(),
             address: "127.0.0.1".into(),
             port: 9000 + i,
             weight: 1,

@@ -9,6 +9,7 @@ fn instances(service: &str, ids: &[&str]) -> Update {
         .iter()
         .map(|id| Instance {
             id: id.to_string(),
+            node: "node-1".into(),
             address: "127.0.0.1".into(),
             port: 1,
             weight: 1,

@@ -1,9 +1,14 @@
-//! A real Consul dev agent for one test.
+//! A real Consul agent for one test: a dev server, or a client agent joined
+//! to one (a cluster on loopback, as in production, where every node runs a
+//! client agent and Portico talks to its own).
 //!
-//! Every listener (HTTP, DNS, serf LAN/WAN, server RPC, gRPC, gRPC-TLS) is
-//! moved to a free port, with its own node name and data directory, so any
-//! number of agents run side by side. Readiness is what HashiCorp's own test
-//! harness waits for: a leader, then the node's `serfHealth` check passing.
+//! Every listener (HTTP, HTTPS, DNS, serf LAN/WAN, server RPC, gRPC,
+//! gRPC-TLS) is moved to a free port, with its own node name and data
+//! directory, so any number of agents run side by side. Readiness is what
+//! HashiCorp's own test harness waits for: a leader, then the node's
+//! `serfHealth` check passing. An agent with ACLs is driven with its
+//! management token; one with TLS keeps plain HTTP for the harness and serves
+//! HTTPS on [`ConsulAgent::https_addr`].
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -42,6 +47,7 @@ pub struct Ports {
     pub server: u16,
     pub grpc: u16,
     pub grpc_tls: u16,
+    pub https: u16,
 }
 
 impl Ports {
@@ -54,16 +60,29 @@ impl Ports {
             server: free_port(),
             grpc: free_port(),
             grpc_tls: free_port(),
+            https: free_port(),
         }
     }
 }
 
-/// A running (or stopped) dev agent; killed when dropped.
+/// How to start an agent.
+#[derive(Debug, Clone, Default)]
+pub struct AgentOptions {
+    /// Extra agent configuration (HCL): limits, `acl`, `tls`.
+    pub hcl: Option<String>,
+    /// Join the server whose serf LAN port this is, as a client agent.
+    pub join: Option<u16>,
+    /// The token the harness sends (an ACL agent's management token).
+    pub token: Option<String>,
+    /// The node name (default: from the data directory).
+    pub node: Option<String>,
+}
+
+/// A running (or stopped) agent; killed when dropped.
 pub struct ConsulAgent {
     pub ports: Ports,
     pub node: String,
-    /// Extra agent configuration (HCL), e.g. higher limits for load tests.
-    hcl: Option<String>,
+    options: AgentOptions,
     dir: tempfile::TempDir,
     child: Option<Child>,
     http: reqwest::Client,
@@ -78,11 +97,28 @@ impl ConsulAgent {
     /// Starts an agent with extra configuration, e.g.
     /// `limits { http_max_conns_per_client = 4096 }`.
     pub async fn start_with_hcl(hcl: Option<&str>) -> ConsulAgent {
+        ConsulAgent::start_with(AgentOptions { hcl: hcl.map(String::from), ..AgentOptions::default() }).await
+    }
+
+    /// Starts a client agent named `node` joined to this (server) agent,
+    /// with the same token, and waits until it is ready.
+    pub async fn start_client(&self, node: &str, hcl: Option<&str>) -> ConsulAgent {
+        let options = AgentOptions {
+            hcl: hcl.map(String::from),
+            join: Some(self.ports.serf_lan),
+            token: self.options.token.clone(),
+            node: Some(node.to_string()),
+        };
+        ConsulAgent::start_with(options).await
+    }
+
+    /// Starts an agent as `options` say and waits until it is ready.
+    pub async fn start_with(options: AgentOptions) -> ConsulAgent {
         let dir = tempfile::Builder::new().prefix("portico-consul-").tempdir().expect("temp dir");
-        let node = format!("node-{}", dir.path().file_name().and_then(|n| n.to_str()).unwrap_or("x"));
-        let hcl = hcl.map(String::from);
+        let default_node = format!("node-{}", dir.path().file_name().and_then(|n| n.to_str()).unwrap_or("x"));
+        let node = options.node.clone().unwrap_or(default_node);
         let mut agent =
-            ConsulAgent { ports: Ports::allocate(), node, hcl, dir, child: None, http: reqwest::Client::new() };
+            ConsulAgent { ports: Ports::allocate(), node, options, dir, child: None, http: reqwest::Client::new() };
         // A port can still be taken by another process between our check and
         // the agent's bind: then start over on fresh ports.
         for _ in 0..3 {
@@ -99,6 +135,11 @@ impl ConsulAgent {
     /// `http://127.0.0.1:<port>`.
     pub fn addr(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports.http)
+    }
+
+    /// `https://127.0.0.1:<port>`, served when the agent's HCL configures TLS.
+    pub fn https_addr(&self) -> String {
+        format!("https://127.0.0.1:{}", self.ports.https)
     }
 
     /// The agent's log so far.
@@ -123,9 +164,19 @@ impl ConsulAgent {
         let err = log.try_clone().expect("log file");
         let p = self.ports;
         let mut command = Command::new(consul_binary());
-        command.args(["agent", "-dev", "-bind=127.0.0.1", "-client=127.0.0.1", "-log-level=info"]);
-        if let Some(hcl) = &self.hcl {
+        command.arg("agent");
+        match self.options.join {
+            None => command.arg("-dev"),
+            Some(lan) => {
+                command.args([format!("-retry-join=127.0.0.1:{lan}"), "-hcl=disable_update_check = true".into()])
+            }
+        };
+        command.args(["-bind=127.0.0.1", "-client=127.0.0.1", "-log-level=info"]);
+        if let Some(hcl) = &self.options.hcl {
             command.arg(format!("-hcl={hcl}"));
+            if hcl.contains("tls") {
+                command.arg(format!("-https-port={}", p.https));
+            }
         }
         let child = command
             .arg(format!("-node={}", self.node))
@@ -221,7 +272,8 @@ impl ConsulAgent {
 
     /// GET a JSON endpoint, with its `X-Consul-Index`.
     pub async fn get_with_index(&self, path: &str) -> Result<(u64, Value), String> {
-        let response = self.http.get(format!("{}{path}", self.addr())).send().await.map_err(|e| e.to_string())?;
+        let response = self.authorized(self.http.get(format!("{}{path}", self.addr())));
+        let response = response.send().await.map_err(|e| e.to_string())?;
         let index = response
             .headers()
             .get("x-consul-index")
@@ -238,7 +290,7 @@ impl ConsulAgent {
     }
 
     async fn put(&self, path: &str, body: Option<&Value>) -> Result<(), String> {
-        let mut request = self.http.put(format!("{}{path}", self.addr()));
+        let mut request = self.authorized(self.http.put(format!("{}{path}", self.addr())));
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -249,6 +301,26 @@ impl ConsulAgent {
         } else {
             Err(format!("PUT {path}: {status}: {}", response.text().await.unwrap_or_default()))
         }
+    }
+
+    /// Adds the harness's token, if the agent has one.
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.options.token {
+            Some(token) => request.header("x-consul-token", token),
+            None => request,
+        }
+    }
+
+    /// PUTs a JSON body and returns the JSON answer (ACL policies and tokens).
+    pub async fn put_json(&self, path: &str, body: &Value) -> Result<Value, String> {
+        let request = self.authorized(self.http.put(format!("{}{path}", self.addr()))).json(body);
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("PUT {path}: {status}: {text}"));
+        }
+        serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))
     }
 
     /// Registers a service (`PUT /v1/agent/service/register`).
