@@ -180,3 +180,50 @@ fn a_route_allows_encoded_characters_by_name_and_body_and_drain_timings_are_read
     let err = Config::merge(cli(&[]), bad).expect_err("unknown class");
     assert!(err.to_string().contains("allow_encoded") && err.to_string().contains("tilde"), "{err}");
 }
+
+#[test]
+fn consul_tls_token_file_and_datacenter_follow_consul_s_conventions() {
+    let dir = tempfile::tempdir().expect("dir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "  file-token\n").expect("write");
+    let token_arg = token_file.to_str().expect("utf-8");
+    let config = Config::merge(
+        cli(&[
+            "--consul",
+            "http://agent:8501",
+            "--consul-ssl",
+            "1",
+            "--consul-token",
+            "flag-token",
+            "--consul-token-file",
+            token_arg,
+            "--consul-datacenter",
+            "dc2",
+            "--consul-cacert",
+            "/etc/ca.pem",
+            "--consul-tls-server-name",
+            "server.dc1.consul",
+            "--consul-ssl-verify",
+            "false",
+        ]),
+        FileConfig::default(),
+    )
+    .expect("valid");
+    assert_eq!(config.consul.address, "https://agent:8501", "CONSUL_HTTP_SSL turns http:// into https://");
+    assert_eq!(config.consul.token.as_deref(), Some("file-token"), "the token file wins when not empty");
+    assert_eq!(config.consul.datacenter.as_deref(), Some("dc2"));
+    assert_eq!(config.consul.tls.ca_file.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
+    assert_eq!(config.consul.tls.server_name.as_deref(), Some("server.dc1.consul"));
+    assert!(!config.consul.tls.verify);
+
+    let file = FileConfig::parse("[consul]\naddress = \"127.0.0.1:8501\"\nssl = true\ndatacenter = \"dc3\"\n")
+        .expect("file parses");
+    let config = Config::merge(cli(&[]), file).expect("valid");
+    assert_eq!(config.consul.address, "https://127.0.0.1:8501");
+    assert_eq!(config.consul.datacenter.as_deref(), Some("dc3"));
+
+    let err = Config::merge(cli(&["--consul-client-cert", "/etc/c.pem"]), FileConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("key go together"), "{err}");
+    let err = Config::merge(cli(&["--consul-token-file", "/nonexistent/token"]), FileConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/token"), "{err}");
+}

@@ -106,3 +106,16 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn one_service_id_on_two_nodes_is_two_instances() {
+    let body = br#"[
+        {"Node": {"Node": "node-b", "Address": "10.0.0.2"}, "Service": {"ID": "web", "Port": 8080}},
+        {"Node": {"Node": "node-a", "Address": "10.0.0.1"}, "Service": {"ID": "web", "Port": 8080}},
+        {"Node": {"Node": "node-a", "Address": "10.0.0.1"}, "Service": {"ID": "web", "Port": 8080}}
+    ]"#;
+    let instances = decode_health(body).expect("valid");
+    let keys: Vec<String> = instances.iter().map(Instance::key).collect();
+    assert_eq!(keys, ["node-a/web", "node-b/web"], "kept apart by node, duplicates within a node folded");
+    assert_eq!(split_instance_key("node-a/web/v2"), ("node-a", "web/v2"));
+}
