@@ -31,6 +31,8 @@ pub enum Error {
     NoLeader,
     #[error("consul refused the ACL token ({status}): {body}; the token needs the policy in the README (service_prefix and node_prefix read)")]
     Denied { status: u16, body: String },
+    #[error("consul's ACLs let the token read nothing here ({0}); the token needs the policy in the README (service_prefix and node_prefix read)")]
+    Blind(String),
     #[error("invalid consul setting: {0}")]
     Setup(String),
 }
@@ -84,18 +86,28 @@ impl Client {
         Ok(Client { http, base, wait, datacenter })
     }
 
-    /// `GET /v1/catalog/services`.
+    /// `GET /v1/catalog/services`. A reply that ACLs filtered down to nothing
+    /// is an error ([`Error::Blind`]): applying it would drop every route, and
+    /// a token that can read nothing is a misconfiguration, not a state.
     pub async fn services(&self, index: u64) -> Result<Reply<Services>, Error> {
         let url = self.url(&["v1", "catalog", "services"], index, false)?;
         let (index, filtered, bytes) = self.get(url).await?;
-        Ok(Reply { index, body: types::decode_services(&bytes)?, filtered })
+        let body = types::decode_services(&bytes)?;
+        if filtered && body.is_empty() {
+            return Err(Error::Blind("the catalog came back empty, filtered by ACLs".into()));
+        }
+        Ok(Reply { index, body, filtered })
     }
 
     /// `GET /v1/health/service/<name>?passing`: the passing instances, sorted by ID.
     pub async fn passing(&self, service: &str, index: u64) -> Result<Reply<Vec<Instance>>, Error> {
         let url = self.url(&["v1", "health", "service", service], index, true)?;
         let (index, filtered, bytes) = self.get(url).await?;
-        Ok(Reply { index, body: types::decode_health(&bytes)?, filtered })
+        let body = types::decode_health(&bytes)?;
+        if filtered && body.is_empty() {
+            return Err(Error::Blind(format!("every instance of {service} was filtered by ACLs")));
+        }
+        Ok(Reply { index, body, filtered })
     }
 
     fn url(&self, segments: &[&str], index: u64, passing: bool) -> Result<reqwest::Url, Error> {

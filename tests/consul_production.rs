@@ -241,16 +241,19 @@ async fn with_default_deny_acls_the_documented_policy_is_enough() {
     let catalog = wait_watch(&portico, "catalog", |w| w["replies"].as_u64().unwrap_or(0) > 0).await;
     assert_eq!(catalog["acl_filtered"], false, "the policy reads everything Portico needs: {catalog}");
 
-    // A token with no policy sees nothing: said in the report and the metrics.
+    // A token with no policy sees nothing: an error naming the policy, in the
+    // report and the metrics, never an empty routing table.
     let bare = agent.put_json("/v1/acl/token", &json!({"Description": "no rights"})).await.expect("token");
     let mut config = config_for(&agent);
     config.consul.token = bare["SecretID"].as_str().map(String::from);
     let blind = Portico::start(config).await;
-    let catalog = wait_watch(&blind, "catalog", |w| w["acl_filtered"] == true).await;
-    assert_eq!(catalog["errors"], 0, "{catalog}");
+    let catalog = wait_watch(&blind, "catalog", |w| w["denied"].as_u64().unwrap_or(0) > 0).await;
+    assert_eq!(catalog["acl_filtered"], true, "{catalog}");
+    assert!(catalog["last_error"].as_str().is_some_and(|e| e.contains("policy")), "{catalog}");
     let metrics = blind.http.get(format!("http://{}/metrics", blind.admin)).send().await.expect("metrics");
     let text = metrics.text().await.expect("text");
     assert!(text.contains(r#"portico_consul_acl_filtered{watch="catalog"} 1"#), "{text}");
+    assert!(text.contains(r#"portico_consul_requests_total{watch="catalog",result="denied"} 1"#), "{text}");
 }
 
 fn config_for(agent: &ConsulAgent) -> portico::Config {

@@ -64,7 +64,8 @@ fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
 
 #[tokio::test]
 async fn metrics_follow_prometheus_conventions_and_count_what_happened() {
-    let (_consul, _backend, portico) = setup(None).await;
+    let (consul, _backend, portico) = setup(None).await;
+    let node = &consul.node;
     portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
     for _ in 0..7 {
         assert_eq!(portico.who("/web/x").await.as_deref(), Ok("web-1"));
@@ -73,9 +74,12 @@ async fn metrics_follow_prometheus_conventions_and_count_what_happened() {
     assert!(response.headers()["content-type"].to_str().unwrap_or_default().contains("openmetrics"));
     let series = parse_exposition(&response.text().await.expect("text"));
     let get = |key: &str| series.get(key).copied().unwrap_or_else(|| panic!("missing {key}: {series:#?}"));
-    assert_eq!(get(r#"portico_requests_total{route="/web",instance="web-1",class="2xx"}"#), 7.0);
+    assert_eq!(
+        get(&format!(r#"portico_requests_total{{route="/web",instance="web-1",node="{node}",class="2xx"}}"#)),
+        7.0
+    );
     assert_eq!(get(r#"portico_request_duration_seconds_count{route="/web"}"#), 7.0);
-    assert_eq!(get(r#"portico_instance_in_flight{route="/web",instance="web-1"}"#), 0.0);
+    assert_eq!(get(&format!(r#"portico_instance_in_flight{{route="/web",instance="web-1",node="{node}"}}"#)), 0.0);
     assert_eq!(get("portico_routes"), 1.0);
     assert_eq!(get("portico_instances"), 1.0);
     assert!(get("portico_snapshot_generation") >= 2.0);

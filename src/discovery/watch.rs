@@ -100,7 +100,10 @@ impl<S: Source> Watch<S> {
 
     async fn fail(&mut self, error: Error) {
         let delay = self.backoff.next_delay();
-        if let Error::Denied { .. } = error {
+        if let Error::Denied { .. } | Error::Blind(_) = error {
+            if let Error::Blind(_) = error {
+                self.status.set_filtered(true);
+            }
             // A refused token will not be accepted a moment later: wait the
             // longest backoff straight away instead of hammering the agent.
             let delay = self.backoff.longest();
