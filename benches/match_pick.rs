@@ -5,12 +5,12 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use portico::balance::StateRegistry;
 use portico::consul::Instance;
 use portico::discovery::Update;
 use portico::metrics::Metrics;
 use portico::routing::path::normalize;
 use portico::snapshot::build::{build, View};
+use portico::snapshot::registry::StateRegistry;
 use portico::snapshot::Snapshot;
 
 fn view(services: usize, instances: usize) -> View {
@@ -46,7 +46,7 @@ fn match_and_pick(c: &mut Criterion) {
             b.iter(|| {
                 let normalized = normalize(black_box(path)).expect("valid");
                 let route = snap.route(&normalized).expect("route");
-                black_box(route.upstream.pick().map(|(_, e)| &e.authority));
+                black_box(route.upstream.pick_avoiding(&[], std::time::Duration::ZERO).map(|(_, e)| &e.authority));
             })
         });
     }

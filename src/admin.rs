@@ -11,6 +11,7 @@
 mod cache;
 mod dashboard;
 mod routes;
+pub mod scrape;
 
 use std::sync::Arc;
 
@@ -19,11 +20,12 @@ use hyper::body::Incoming;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::bearer_token;
 use crate::discovery::Statuses;
 use crate::metrics::Metrics;
-use crate::proxy::error::json_response;
-use crate::proxy::server::{Conn, Handler};
-use crate::proxy::{Policies, ProxyBody};
+use crate::proxy::Policies;
+use crate::server::json_response;
+use crate::server::{Body, Conn, Handler, NoStream};
 use crate::snapshot::Shared;
 use crate::traffic::Traffic;
 
@@ -46,7 +48,9 @@ pub struct Admin {
 }
 
 impl Handler for Admin {
-    async fn call(&self, request: Request<Incoming>, _conn: Conn) -> Response<ProxyBody> {
+    type Stream = NoStream;
+
+    async fn call(&self, request: Request<Incoming>, _conn: Conn) -> Response<Body> {
         let path = request.uri().path();
         let purging = request.method() == Method::DELETE && path == "/admin/cache";
         if request.method() != Method::GET && request.method() != Method::HEAD && !purging {
@@ -78,7 +82,7 @@ impl Handler for Admin {
 impl Admin {
     /// Readiness: 200 once Consul has been read, 503 before that and while
     /// shutting down, so a load balancer sends traffic only when it can be served.
-    fn healthz(&self) -> Response<ProxyBody> {
+    fn healthz(&self) -> Response<Body> {
         let snapshot = self.snapshot.load();
         let (status, code) = match (self.draining.is_cancelled(), snapshot.synced) {
             (true, _) => ("draining", StatusCode::SERVICE_UNAVAILABLE),
@@ -98,9 +102,9 @@ impl Admin {
         response
     }
 
-    fn metrics(&self) -> Response<ProxyBody> {
-        let text = self.metrics.render(&self.snapshot.load(), &self.statuses);
-        let mut response = Response::new(ProxyBody::full(text));
+    fn metrics(&self) -> Response<Body> {
+        let text = self.metrics.render();
+        let mut response = Response::new(Body::full(text));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
@@ -110,13 +114,9 @@ impl Admin {
 
     fn authorized(&self, request: &Request<Incoming>) -> bool {
         let Some(token) = &self.token else { return true };
-        let bearer = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let query =
-            request.uri().query().into_iter().flat_map(|q| q.split('&')).find_map(|pair| pair.strip_prefix("token="));
+        let bearer = bearer_token(request.headers()).map(std::borrow::Cow::Borrowed);
+        let query = form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+            .find_map(|(name, value)| (name == "token").then_some(value));
         [bearer, query].into_iter().flatten().any(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
     }
 }
@@ -126,7 +126,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
 }
 
-fn error(status: StatusCode, message: &str) -> Response<ProxyBody> {
+fn error(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &json!({"error": message, "status": status.as_u16()}))
 }
 

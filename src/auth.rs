@@ -12,7 +12,7 @@ pub mod jwt;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::routing::tags::AuthScheme;
+use crate::routing::options::AuthScheme;
 pub use api_key::ApiKeys;
 pub use jwt::{JwtSettings, JwtVerifier};
 
@@ -106,7 +106,8 @@ impl Authenticator {
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+/// The token of an `Authorization: Bearer <token>` header (scheme in any case).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())

@@ -1,22 +1,18 @@
 //! Picking an instance for a request.
 //!
-//! A [`Balancer`] is built with the snapshot and never changes; the only
-//! mutable state it touches is atomic (a shared cursor, in-flight counts), so
-//! picking takes no lock. That state is keyed by service and service ID in a
-//! [`StateRegistry`] and survives snapshot swaps: a rebuilt snapshot keeps its
-//! round-robin position and every instance keeps its in-flight count.
+//! Pure selection: a [`Balancer`] is built with the snapshot and never
+//! changes; it picks an index among endpoints from what the caller tells it
+//! (their in-flight load, which are eligible), and the only state it touches
+//! is an atomic cursor, so picking takes no lock. The cursor survives snapshot
+//! swaps (the snapshot's registry carries it), so a rebuilt snapshot keeps
+//! its round-robin position.
 
-pub mod budget;
-pub mod state;
 pub mod wrr;
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-
-pub use budget::{BudgetPolicy, RetryBudget};
-pub use state::{clock_ms, Ejection, InFlight, InstanceState, StateRegistry};
 
 /// The balancing policy of a route.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]

@@ -17,12 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use moka::future::Cache;
 use moka::Expiry;
 use tokio::time::Instant;
 
-use crate::proxy::ProxyBody;
 pub use flight::{Flights, Landing, Role};
 
 /// `X-Cache` on every response of a cached route: `HIT`, `MISS` or `BYPASS`.
@@ -90,16 +89,9 @@ impl Stored {
         self.fresh(now) && self.matches(request) && (self.public || !credentials)
     }
 
-    /// The client's response, with `Age` and `X-Cache`.
-    pub fn response(&self, head_only: bool, verdict: &'static str) -> Response<ProxyBody> {
-        let body = if head_only { ProxyBody::empty() } else { ProxyBody::full(self.body.clone()) };
-        let mut response = Response::new(body);
-        *response.status_mut() = self.status;
-        *response.headers_mut() = self.headers.clone();
-        let age = Instant::now().saturating_duration_since(self.stored_at).as_secs();
-        response.headers_mut().insert(header::AGE, HeaderValue::from(age));
-        response.headers_mut().insert(X_CACHE.clone(), HeaderValue::from_static(verdict));
-        response
+    /// Seconds since it was stored (the `Age` it is served with).
+    pub fn age_secs(&self) -> u64 {
+        Instant::now().saturating_duration_since(self.stored_at).as_secs()
     }
 
     fn weight(&self) -> usize {

@@ -13,9 +13,12 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::balance::{Ejection, Policy};
-use crate::routing::tags::{parse_prefix, RouteOptions};
+use crate::routing::options::RouteOptions;
+use crate::routing::tags::parse_prefix;
 
+pub use crate::consul::{ConsulSettings, ConsulTls};
+pub use crate::proxy::ProxySettings;
+pub use crate::routing::StaticRoute;
 pub use edge::EdgeSettings;
 pub use file::FileConfig;
 
@@ -121,111 +124,6 @@ pub struct Cli {
     pub trusted_proxies: Vec<String>,
 }
 
-/// A route declared by the operator rather than by a Consul tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaticRoute {
-    /// Normalized path prefix, e.g. `/products`.
-    pub prefix: String,
-    /// Consul service whose passing instances serve the prefix.
-    pub service: String,
-    /// Per-route options (strip-prefix, balancing policy).
-    pub options: RouteOptions,
-}
-
-/// How discovery talks to Consul.
-#[derive(Debug, Clone)]
-pub struct ConsulSettings {
-    /// Base URL of the agent's HTTP API.
-    pub address: String,
-    /// ACL token sent as `X-Consul-Token`.
-    pub token: Option<String>,
-    /// The datacenter to read (`dc=`); `None`: the agent's own.
-    pub datacenter: Option<String>,
-    /// How the agent's HTTPS API is trusted, and how Portico proves itself to it.
-    pub tls: ConsulTls,
-    /// `wait` sent with blocking queries.
-    pub wait: Duration,
-    /// Sustained blocking-query rate per watch (requests per second).
-    pub rate: f64,
-    /// Requests a watch may make back to back before the rate applies.
-    pub burst: u32,
-    /// First retry delay after a failed query; doubles up to `backoff_max`.
-    pub backoff_base: Duration,
-    /// Longest retry delay.
-    pub backoff_max: Duration,
-    /// Bursts of updates closer than this are folded into one snapshot.
-    pub coalesce: Duration,
-    /// After Consul's state is reset, routes and instances it no longer
-    /// reports are kept this long while it refills (zero: never).
-    pub reset_grace: Duration,
-}
-
-/// TLS to the Consul agent, with Consul's own names (`CONSUL_CACERT`, ...).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsulTls {
-    /// PEM file of CA certificates; with `ca_path` unset too, the system's roots.
-    pub ca_file: Option<PathBuf>,
-    /// Directory of PEM CA certificates.
-    pub ca_path: Option<PathBuf>,
-    /// Client certificate and key, for an agent with `verify_incoming`.
-    pub client_cert: Option<PathBuf>,
-    pub client_key: Option<PathBuf>,
-    /// The name the agent's certificate must carry, when not the address's host.
-    pub server_name: Option<String>,
-    /// False: any certificate is accepted (`CONSUL_HTTP_SSL_VERIFY=false`; testing only).
-    pub verify: bool,
-}
-
-impl Default for ConsulTls {
-    fn default() -> Self {
-        ConsulTls { ca_file: None, ca_path: None, client_cert: None, client_key: None, server_name: None, verify: true }
-    }
-}
-
-/// How the proxy treats clients and upstreams.
-#[derive(Debug, Clone)]
-pub struct ProxySettings {
-    /// Upstream TCP connect timeout.
-    pub connect_timeout: Duration,
-    /// A request or response body that makes no progress this long ends its exchange.
-    pub body_idle_timeout: Duration,
-    /// Time allowed from sending a request to receiving response headers.
-    pub response_timeout: Duration,
-    /// Idle pooled upstream connections are closed after this long.
-    pub pool_idle_timeout: Duration,
-    /// Clients must send full request headers within this time.
-    pub header_read_timeout: Duration,
-    /// On shutdown, in-flight requests get this long to finish.
-    pub shutdown_grace: Duration,
-    /// After SIGTERM, keep serving this long while `/healthz` says 503, so a
-    /// load balancer in front stops sending first.
-    pub drain_delay: Duration,
-    /// `Retry-After` seconds sent with a 503 for a route with no instance.
-    pub retry_after_secs: u32,
-    /// Log one line per request.
-    pub access_log: bool,
-    /// Attempts after the first, each on another instance, when that is safe.
-    pub max_retries: u32,
-    /// Retries may add at most this share of requests.
-    pub retry_budget: f64,
-    /// Retries allowed at once before the share applies (a reserve for quiet times).
-    pub retry_reserve: u32,
-    /// Request bodies up to this size are read whole first (replayable; checked before forwarding).
-    pub body_buffer: usize,
-    /// Largest request body accepted, unless a route says otherwise (413 over it).
-    pub max_body: Option<u64>,
-    /// Passive outlier detection.
-    pub ejection: Ejection,
-    /// New instances ramp up to their full share over this long (zero: off).
-    pub slow_start: Duration,
-    /// Client connections served at once; more are refused with 503.
-    pub max_connections: usize,
-    /// Largest request head (request line and headers) accepted; 431 over it.
-    pub max_header_bytes: usize,
-    /// Threads serving proxied connections, each with a runtime of its own.
-    pub threads: usize,
-}
-
 /// The validated configuration [`crate::run`] needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -238,50 +136,6 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// TLS, authentication, rate limiting, caching.
     pub edge: EdgeSettings,
-}
-
-impl Default for ConsulSettings {
-    fn default() -> Self {
-        ConsulSettings {
-            address: "http://127.0.0.1:8500".into(),
-            token: None,
-            datacenter: None,
-            tls: ConsulTls::default(),
-            wait: Duration::from_secs(300),
-            rate: 20.0,
-            burst: 20,
-            backoff_base: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(10),
-            coalesce: Duration::from_millis(5),
-            reset_grace: Duration::from_secs(15),
-        }
-    }
-}
-
-impl Default for ProxySettings {
-    fn default() -> Self {
-        ProxySettings {
-            connect_timeout: Duration::from_secs(2),
-            body_idle_timeout: Duration::from_secs(60),
-            response_timeout: Duration::from_secs(60),
-            pool_idle_timeout: Duration::from_secs(30),
-            header_read_timeout: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(30),
-            drain_delay: Duration::ZERO,
-            retry_after_secs: 1,
-            access_log: true,
-            max_retries: 2,
-            retry_budget: 0.2,
-            retry_reserve: 10,
-            body_buffer: 64 * 1024,
-            max_body: None,
-            ejection: Ejection::default(),
-            slow_start: Duration::ZERO,
-            max_connections: 10_000,
-            max_header_bytes: 64 * 1024,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        }
-    }
 }
 
 impl Config {
@@ -410,11 +264,6 @@ pub fn parse_route_flag(spec: &str) -> Result<StaticRoute, ConfigError> {
         return Err(invalid("--route", spec, "service name is empty"));
     }
     Ok(StaticRoute { prefix, service: service.to_string(), options: RouteOptions::default() })
-}
-
-/// Parses a balancing policy name as used in config and tags.
-pub fn parse_policy(what: &'static str, value: &str) -> Result<Policy, ConfigError> {
-    value.parse().map_err(|e: String| invalid(what, value, e))
 }
 
 /// Parses a human duration such as `500ms`, `2s` or `5m`.

@@ -7,6 +7,7 @@
 //! index is [`index`]'s business; decoding is [`types`]'.
 
 pub mod index;
+pub mod settings;
 pub mod tls;
 pub mod types;
 
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
 
-use crate::config::ConsulSettings;
+pub use settings::{ConsulSettings, ConsulTls};
 pub use types::{instance_key, split_instance_key, Instance};
 
 /// Why a Consul call failed. Every failure is retried by the caller.

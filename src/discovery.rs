@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ConsulSettings;
+use crate::consul::ConsulSettings;
 use crate::consul::{Client, Error, Instance, Reply, Services};
 use crate::routing::tags::has_route;
 pub use status::Statuses;
@@ -88,25 +88,26 @@ impl Discovery {
         self.reconcile(&mut health, &pinned);
         let status = self.statuses.add("catalog");
         let mut catalog = Watch::new("catalog", CatalogSource(self.client.clone()), &self.settings, status);
-        loop {
+        // Every exit leaves the whole loop: a stop, or a builder that is gone.
+        'watching: loop {
             let services = tokio::select! {
                 s = catalog.next_change() => s,
-                _ = stop.cancelled() => break,
+                _ = stop.cancelled() => break 'watching,
             };
             let mut wanted: BTreeSet<String> =
                 services.iter().filter(|(_, tags)| has_route(tags)).map(|(n, _)| n.clone()).collect();
             wanted.extend(pinned.iter().cloned());
             if catalog.take_reset() && self.updates.send(Update::Reset).await.is_err() {
-                break;
+                break 'watching;
             }
             if self.updates.send(Update::Catalog(services)).await.is_err() {
-                break;
+                break 'watching;
             }
             self.reconcile(&mut health, &wanted);
             for gone in stopped(&mut health, &wanted) {
                 self.statuses.remove(&format!("service:{gone}"));
                 if self.updates.send(Update::Removed(gone)).await.is_err() {
-                    break;
+                    break 'watching;
                 }
             }
         }

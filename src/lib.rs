@@ -3,49 +3,58 @@
 //! # Layout
 //! Two planes meet at one immutable [`snapshot::Snapshot`] published through an
 //! `ArcSwap`: the control plane builds it off the request path, the data plane
-//! only ever loads it.
+//! only ever loads it. The modules are layered: each imports only modules
+//! listed before it here (a test, `tests/architecture.rs`, fails on any
+//! import cycle), and only [`runtime`] and `main` read [`config`]; every
+//! other module owns its settings type.
+//!
+//! Leaves (they import nothing else from the crate):
+//! - [`error_chain`]: an error and its causes as one line; [`log_throttle`]:
+//!   warnings on hot failure paths, one a second; [`logging`]: log set-up.
+//! - [`metrics`]: Prometheus families and the per-route handles the request
+//!   path touches; state gauges come from a collector registered by the caller.
+//! - [`balance`]: pure selection among endpoints (round-robin, smooth
+//!   weighted round-robin, power-of-two-choices).
+//! - [`upstream`]: an endpoint (address, balancing state, idle connections),
+//!   the HTTP/1.1 connections driven by the request that uses them, the
+//!   request body as sent, body stall timers, and the retry budget.
+//!
+//! Routing and edge policies:
+//! - [`routing`]: path normalization, refused encoded characters, route
+//!   options (one type for tags and TOML), `portico.*` tag parsing, the
+//!   longest-prefix table, and static routes.
+//! - [`tls`] (certificates by SNI), [`auth`] (API keys, JWT), [`ratelimit`]
+//!   (per-client GCRA), [`cache`] (RFC 9111 storage and rules): each opted
+//!   into per route; a route without them never touches these modules.
 //!
 //! Control plane (all Consul I/O and all waiting lives here):
-//! - [`config`]: flags, environment and TOML merged into one validated [`Config`].
-//! - [`consul`]: a thin Consul HTTP client: blocking-query index rules, JSON types.
+//! - [`consul`]: the Consul HTTP client (TLS, ACL token, datacenter),
+//!   blocking-query index rules, JSON types, its settings.
 //! - [`discovery`]: the catalog watch and one health watch per routed service,
 //!   each a rate-limited blocking-query loop with backoff; emits [`discovery::Update`]s.
-//! - [`snapshot`]: the snapshot type; the view of what discovery reported (held
-//!   through Consul resets); the builder that turns view plus static routes into
-//!   a new snapshot, coalescing bursts of updates.
-//! - [`routing`]: `portico.*` tag parsing, path normalization and the
-//!   longest-prefix route table.
-//! - [`balance`]: instance selection (round-robin, smooth weighted round-robin,
-//!   power-of-two-choices) and the per-instance state that survives snapshot
-//!   swaps: in-flight counts, passive outlier ejection, slow start.
+//! - [`snapshot`]: the snapshot type; the view of what discovery reported;
+//!   the registry of state carried across swaps; the builder that turns view
+//!   plus static routes into a new snapshot, coalescing bursts of updates.
 //!
-//! Data plane (no locks, no Consul call, nothing awaited while holding the snapshot):
-//! - [`proxy`]: the accept loop with its connection limits, the proxy threads
-//!   (a single-threaded runtime each) it deals connections to, the request path
-//!   (route → pick → forward, retried on another instance when safe), upstream
-//!   connections driven by the request that uses them, request bodies, header
-//!   rules, upgrades, the per-request record, and the one place where errors
-//!   become JSON responses.
-//! - [`admin`]: the admin listener: `/healthz`, `/metrics`, `/admin/routes`,
-//!   `/admin/cache`, and the live dashboard with its event stream.
-//!
-//! Edge policies (per route, opted into by tags or config; a route without
-//! them never touches these modules; the order is in [`proxy::policies`]):
-//! - [`tls`]: the HTTPS listener's certificates, chosen by SNI, swapped on reload.
-//! - [`auth`]: API keys and JWT bearer tokens; the identity sent upstream.
-//! - [`ratelimit`]: per-client GCRA limits keyed by identity or address, with
-//!   a sweeper that bounds their memory.
-//! - [`cache`]: the RFC 9111 response cache, bounded in bytes, with request
-//!   coalescing.
-//!
-//! Observability (read by the admin listener, fed by atomics on the request path):
-//! - [`metrics`]: Prometheus metrics; per-route handles are made with the snapshot.
+//! Data plane (no Consul call, nothing awaited while holding the snapshot):
+//! - [`server`]: serving HTTP for every listener: the accept loop with its
+//!   connection limits, the proxy threads, the handler trait, the response
+//!   body type and JSON errors.
+//! - [`proxy`]: the [`proxy::Gateway`] handler (one for every public
+//!   listener): route → policies → pick → forward, retried on another instance
+//!   when safe; header rules, upgrades, the per-request record, and where
+//!   errors become responses. A route without edge policies takes no lock; a
+//!   rate-limited route takes one shard lock of its limiter's map (dashmap),
+//!   a cached route the cache's own (moka) and, on a miss, the mutex of the
+//!   table that coalesces fetches ([`cache::flight`]).
 //! - [`traffic`]: per-instance request rates and shares, sampled four times a second.
+//! - [`admin`]: the admin listener: `/healthz`, `/metrics` (and the state
+//!   gauges it reads at scrape time), `/admin/routes`, `/admin/cache`, and the
+//!   live dashboard with its event stream.
 //!
-//! Shared: [`error_chain`] turns an error and its causes into one line;
-//! [`log_throttle`] keeps warnings on hot failure paths to one line a second.
-//!
-//! [`run`] wires them together; `main.rs` only parses flags and waits for signals.
+//! Top: [`config`] merges flags, environment and TOML into one validated
+//! [`Config`]; [`runtime`] wires everything together ([`run`]); `main.rs`
+//! only parses flags and waits for signals.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -58,14 +67,17 @@ pub mod consul;
 pub mod discovery;
 pub mod error_chain;
 pub mod log_throttle;
+pub mod logging;
 pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;
 pub mod routing;
 pub mod runtime;
+pub mod server;
 pub mod snapshot;
 pub mod tls;
 pub mod traffic;
+pub mod upstream;
 
 pub use config::Config;
 pub use runtime::{run, run_with_reload, Listeners, StartError};

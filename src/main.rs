@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_format);
+    portico::logging::init(&cli.log_format);
     let config = match Config::load(cli) {
         Ok(config) => config,
         Err(error) => return fail(&error),
@@ -34,17 +34,6 @@ async fn main() -> std::process::ExitCode {
 fn fail(error: &dyn std::fmt::Display) -> std::process::ExitCode {
     eprintln!("portico: {error}");
     std::process::ExitCode::from(2)
-}
-
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }
 
 async fn stop_on_signal(stop: CancellationToken) {

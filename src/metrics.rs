@@ -3,27 +3,27 @@
 //! The request path never hashes a label set: the counters and histogram a
 //! request touches are handles ([`RouteMetrics`]) created when the snapshot
 //! is built. Gauges that describe state (in-flight, watch indices, staleness,
-//! snapshot size) are read from the snapshot and the watches at scrape time,
-//! so they cost the request path nothing at all.
+//! snapshot size) are read at scrape time by a collector that the caller
+//! registers ([`Metrics::with_collector`]; the admin listener's reads the
+//! snapshot and the watches), so they cost the request path nothing, and this
+//! module depends on nothing else in the crate.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 pub mod latency;
 
-use crate::discovery::Statuses;
-use crate::snapshot::Snapshot;
 use latency::Latency;
 
-type Labels = Vec<(&'static str, String)>;
+/// A label set, in label order.
+pub type Labels = Vec<(&'static str, String)>;
 
 /// Status classes, in label order.
 pub const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -88,16 +88,7 @@ pub struct Metrics {
     retries: Family<Labels, Counter>,
     ejections: Family<Labels, Counter>,
     edge: Family<Labels, Counter>,
-    in_flight: Family<Labels, Gauge>,
-    consul_requests: Family<Labels, Counter>,
-    watch_index: Family<Labels, Gauge>,
-    acl_filtered: Family<Labels, Gauge>,
-    staleness: Gauge<f64, AtomicU64>,
     propagation: Histogram,
-    generation: Gauge,
-    routes: Gauge,
-    instances: Gauge,
-    rejected: Gauge,
     /// Label sets of per-route series in the current snapshot, to drop departed ones.
     live: Mutex<HashSet<Labels>>,
 }
@@ -111,46 +102,18 @@ impl Default for Metrics {
         let retries = Family::<Labels, Counter>::default();
         let ejections = Family::<Labels, Counter>::default();
         let edge = Family::<Labels, Counter>::default();
-        let in_flight = Family::<Labels, Gauge>::default();
-        let consul_requests = Family::<Labels, Counter>::default();
-        let watch_index = Family::<Labels, Gauge>::default();
-        let acl_filtered = Family::<Labels, Gauge>::default();
-        let staleness = Gauge::<f64, AtomicU64>::default();
         let propagation = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
-        let (generation, routes, instances, rejected) =
-            (Gauge::default(), Gauge::default(), Gauge::default(), Gauge::default());
         registry.register("requests", "Requests by route, instance and status class", requests.clone());
         registry.register("request_duration_seconds", "Request duration by route", latency.clone());
         registry.register("upstream_errors", "Upstream failures by route and kind", upstream_errors.clone());
         registry.register("retries", "Attempts sent again to another instance, by route", retries.clone());
         registry.register("ejections", "Instances ejected by outlier detection, by route", ejections.clone());
         registry.register("edge_decisions", "Edge-policy outcomes by route, policy and outcome", edge.clone());
-        registry.register("instance_in_flight", "Requests in flight per instance", in_flight.clone());
-        registry.register(
-            "consul_requests",
-            "Consul queries by watch and result (ok, error, denied: the ACL token was refused)",
-            consul_requests.clone(),
-        );
-        registry.register("consul_watch_index", "Last X-Consul-Index per watch", watch_index.clone());
-        registry.register(
-            "consul_acl_filtered",
-            "1 when the watch's last reply was filtered by ACLs (the token cannot read everything)",
-            acl_filtered.clone(),
-        );
-        registry.register(
-            "discovery_staleness_seconds",
-            "Seconds since discovery was last in sync (0 = in sync)",
-            staleness.clone(),
-        );
         registry.register(
             "snapshot_propagation_seconds",
             "Time from a Consul update to the snapshot swap",
             propagation.clone(),
         );
-        registry.register("snapshot_generation", "Generation of the routing snapshot in force", generation.clone());
-        registry.register("routes", "Routes in the snapshot", routes.clone());
-        registry.register("instances", "Instances in the snapshot", instances.clone());
-        registry.register("rejected_declarations", "Route declarations refused", rejected.clone());
         Metrics {
             registry,
             requests,
@@ -159,26 +122,24 @@ impl Default for Metrics {
             retries,
             ejections,
             edge,
-            in_flight,
-            consul_requests,
-            watch_index,
-            acl_filtered,
-            staleness,
             propagation,
-            generation,
-            routes,
-            instances,
-            rejected,
             live: Mutex::default(),
         }
     }
 }
 
-fn labels(route: &str, node: &str, instance: &str) -> Labels {
+/// The labels of one instance's series on one route.
+pub fn labels(route: &str, node: &str, instance: &str) -> Labels {
     vec![("route", route.to_string()), ("instance", instance.to_string()), ("node", node.to_string())]
 }
 
 impl Metrics {
+    /// Also exports what `collector` reads at each scrape.
+    pub fn with_collector(mut self, collector: Box<dyn Collector>) -> Metrics {
+        self.registry.register_collector(collector);
+        self
+    }
+
     /// Handles for a route with these endpoints, as (node, ID).
     pub fn route(&self, route: &str, instances: &[(&str, &str)]) -> RouteMetrics {
         {
@@ -217,15 +178,16 @@ impl Metrics {
 
     /// Drops the series of routes and instances that left, once a snapshot
     /// is built: every per-route family forgets a route that is gone, and the
-    /// per-instance counters forget an instance that is gone.
-    pub fn retain(&self, snapshot: &Snapshot) {
-        let mut now: HashSet<Labels> = HashSet::new();
-        for route in snapshot.routes() {
-            now.insert(labels(&route.prefix, "", "none"));
-            for e in route.upstream.endpoints.iter() {
-                now.insert(labels(&route.prefix, &e.node, &e.id));
-            }
-        }
+    /// per-instance counters forget an instance that is gone. `serving` lists
+    /// (route, node, instance) of every endpoint of the new snapshot, and
+    /// `routes` every route.
+    pub fn retain<'a>(
+        &self,
+        routes: impl IntoIterator<Item = &'a str>,
+        serving: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+    ) {
+        let mut now: HashSet<Labels> = routes.into_iter().map(|route| labels(route, "", "none")).collect();
+        now.extend(serving.into_iter().map(|(route, node, id)| labels(route, node, id)));
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         for gone in live.difference(&now) {
             for class in CLASSES {
@@ -263,45 +225,14 @@ impl Metrics {
         self.propagation.observe(seconds);
     }
 
-    /// The exposition text, with the state gauges refreshed first.
-    pub fn render(&self, snapshot: &Snapshot, statuses: &Statuses) -> String {
-        self.refresh(snapshot, statuses);
+    /// The exposition text (the registered collectors read their state now).
+    pub fn render(&self) -> String {
         let mut out = String::new();
-        if encode(&mut out, &self.registry).is_err() {
+        if let Err(error) = encode(&mut out, &self.registry) {
+            tracing::error!(%error, "metrics could not be encoded");
             out.clear();
         }
         out
-    }
-
-    fn refresh(&self, snapshot: &Snapshot, statuses: &Statuses) {
-        self.in_flight.clear();
-        let mut instances = 0;
-        for route in snapshot.routes() {
-            for e in route.upstream.endpoints.iter() {
-                instances += 1;
-                let series = labels(&route.prefix, &e.node, &e.id);
-                self.in_flight.get_or_create(&series).set(e.state.in_flight() as i64);
-            }
-        }
-        self.generation.set(snapshot.generation as i64);
-        self.routes.set(snapshot.table.len() as i64);
-        self.instances.set(instances);
-        self.rejected.set(snapshot.rejected.len() as i64);
-        self.staleness.set(statuses.staleness());
-        self.watch_index.clear();
-        self.consul_requests.clear(); // refilled below: a watch that stopped is forgotten
-        self.acl_filtered.clear();
-        for (watch, report) in statuses.reports() {
-            self.watch_index.get_or_create(&vec![("watch", watch.clone())]).set(report.index as i64);
-            let filtered = i64::from(report.acl_filtered);
-            self.acl_filtered.get_or_create(&vec![("watch", watch.clone())]).set(filtered);
-            let errors = report.errors - report.denied;
-            for (result, value) in [("ok", report.replies), ("error", errors), ("denied", report.denied)] {
-                let counter =
-                    self.consul_requests.get_or_create(&vec![("watch", watch.clone()), ("result", result.into())]);
-                counter.inner().store(value, Ordering::Relaxed);
-            }
-        }
     }
 }
 

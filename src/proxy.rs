@@ -2,7 +2,9 @@
 //!
 //! [`Gateway::handle`] reads as the sequence it performs: normalize the path,
 //! load the snapshot, match a route, pick an instance, let go of the snapshot,
-//! forward, and stream the answer back. Nothing here locks or calls Consul.
+//! forward, and stream the answer back. Nothing here calls Consul; a route
+//! without edge policies takes no lock (see the crate's map for the locks a
+//! rate-limited or cached route takes).
 //! The request's [`exchange::Exchange`] records metrics and the access log
 //! once the response body has ended.
 
@@ -12,15 +14,12 @@ pub mod error;
 pub mod exchange;
 pub mod forward;
 pub mod headers;
-pub mod idle;
-pub mod outbound;
+pub mod idle_sweep;
 pub mod policies;
-pub mod pool;
 pub mod retry;
-pub mod server;
+pub mod settings;
 pub mod upgrade;
 pub mod validate;
-pub mod workers;
 
 use std::sync::Arc;
 
@@ -28,17 +27,17 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
 use crate::auth::X_AUTH_SUBJECT;
-use crate::config::ProxySettings;
 use crate::routing::encoded::EncodedChars;
 use crate::routing::path::normalize;
+use crate::server::{Conn, Handler};
 use crate::snapshot::{Route, Shared};
-pub use body::ProxyBody;
+pub use body::{ProxyBody, UpstreamBody};
 pub use error::ProxyError;
 use exchange::Exchange;
 use forward::Upstreams;
 use headers::RequestIds;
 pub use policies::Policies;
-use server::Conn;
+pub use settings::ProxySettings;
 
 /// One request past routing: where it goes, whom from, and what records it.
 struct Leg<'a> {
@@ -47,6 +46,14 @@ struct Leg<'a> {
     path: &'a str,
     conn: Conn,
     exchange: &'a mut Exchange,
+}
+
+impl Handler for Gateway {
+    type Stream = UpstreamBody;
+
+    async fn call(&self, request: Request<Incoming>, conn: Conn) -> Response<ProxyBody> {
+        self.handle(request, conn).await
+    }
 }
 
 /// The first encoded character in `path` that `route` does not allow, if any

@@ -8,10 +8,10 @@
 //! move time by hand. A sweeper drops clients whose bucket has refilled, which
 //! bounds memory by the clients active within one refill period; past
 //! `max_clients` after a sweep, the least recently seen clients are forgotten
-//! ([`store`]), so a flood of new addresses cannot wipe the limits of others.
+//! (`store`), so a flood of new addresses cannot wipe the limits of others.
 
 pub mod client;
-mod clock;
+pub mod clock;
 mod store;
 
 use std::net::IpAddr;
@@ -28,7 +28,7 @@ pub use client::{ClientKey, TrustedProxies};
 use clock::TokioClock;
 use store::ClientStore;
 
-use crate::routing::tags::RateSpec;
+use crate::routing::options::RateSpec;
 
 type Key = (Arc<str>, ClientKey);
 type Keyed = RateLimiter<Key, ClientStore<Key>, TokioClock, StateInformationMiddleware>;
@@ -99,7 +99,8 @@ impl Limiters {
     }
 
     /// Client states held now, over all limiters.
-    pub fn clients(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn clients(&self) -> usize {
         self.by_spec.load().iter().map(|(_, l)| l.gcra.len()).sum()
     }
 

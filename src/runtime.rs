@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::scrape::StateGauges;
 use crate::admin::Admin;
 use crate::auth::{ApiKeys, Authenticator, JwtVerifier};
 use crate::cache::ResponseCache;
@@ -17,10 +18,10 @@ use crate::config::Config;
 use crate::consul::Client;
 use crate::discovery::{Discovery, Statuses};
 use crate::metrics::Metrics;
-use crate::proxy::server::{serve, serve_tls, Conn, Handler, ServerSettings};
-use crate::proxy::workers::Workers;
-use crate::proxy::{pool, Gateway, Policies, ProxyBody};
+use crate::proxy::{idle_sweep, Gateway, Policies};
 use crate::ratelimit::Limiters;
+use crate::server::workers::Workers;
+use crate::server::{serve, serve_tls, ServerSettings};
 use crate::snapshot::builder::Builder;
 use crate::snapshot::{Shared, Snapshot};
 use crate::tls::Certificates;
@@ -66,12 +67,6 @@ fn named(e: std::io::Error, flag: &str, addr: std::net::SocketAddr) -> std::io::
     std::io::Error::new(e.kind(), format!("cannot bind {flag} {addr}: {e}"))
 }
 
-impl Handler for Gateway {
-    async fn call(&self, request: http::Request<hyper::body::Incoming>, conn: Conn) -> http::Response<ProxyBody> {
-        self.handle(request, conn).await
-    }
-}
-
 /// Runs Portico until `stop` is cancelled, then drains in-flight requests.
 pub async fn run(config: Config, listeners: Listeners, stop: CancellationToken) -> Result<(), StartError> {
     run_with_reload(config, listeners, stop, Arc::new(Notify::new())).await
@@ -98,7 +93,7 @@ pub async fn run_with_reload(
     let control = ControlPlane::start(&config, stop.clone())?;
     tokio::spawn(Arc::clone(&policies.limiters).run_sweeper(config.edge.rate_limit.sweep_interval, stop.clone()));
     tokio::spawn(reload_on(reload, Arc::clone(&policies), certificates, stop.clone()));
-    tokio::spawn(pool::sweep(control.shared.clone(), config.proxy.pool_idle_timeout, stop.clone()));
+    tokio::spawn(idle_sweep::run(control.shared.clone(), config.proxy.pool_idle_timeout, stop.clone()));
     let workers = Arc::new(Workers::start(config.proxy.threads).map_err(StartError::Threads)?);
     let admin_server = ServerSettings {
         header_read_timeout: config.proxy.header_read_timeout,
@@ -108,36 +103,44 @@ pub async fn run_with_reload(
         workers: None,
     };
     let server = ServerSettings { workers: Some(Arc::clone(&workers)), ..admin_server.clone() };
-    let gateway = |redirect: Option<u16>| {
-        let gateway = Gateway::new(control.shared.clone(), config.proxy.clone(), Arc::clone(&policies));
-        Arc::new(match redirect {
-            Some(port) => gateway.redirect_to_https(port),
-            None => gateway,
-        })
-    };
-    let redirect = match (&config.edge.tls, &listeners.tls) {
-        (Some(tls), Some(listener)) if tls.redirect_http => {
-            Some(listener.local_addr().map_or(tls.listen.port(), |a| a.port()))
-        }
-        _ => None,
-    };
+    // One gateway for every public listener: plain requests are redirected
+    // to HTTPS when asked, TLS ones never are.
+    let mut gateway = Gateway::new(control.shared.clone(), config.proxy.clone(), Arc::clone(&policies));
+    if let Some(port) = https_redirect(&config, &listeners) {
+        gateway = gateway.redirect_to_https(port);
+    }
+    let gateway = Arc::new(gateway);
     tracing::info!(listen = %addr(&listeners.proxy), admin = %addr(&listeners.admin), consul = %config.consul.address, "portico started");
-    let mut servers = vec![tokio::spawn(serve(listeners.proxy, gateway(redirect), server.clone(), stop.clone()))];
+    let mut servers = vec![tokio::spawn(serve(listeners.proxy, Arc::clone(&gateway), server.clone(), stop.clone()))];
     if let (Some(listener), Some(acceptor)) = (listeners.tls, acceptor) {
         tracing::info!(tls_listen = %addr(&listener), "HTTPS listener started");
-        servers.push(tokio::spawn(serve_tls(listener, gateway(None), server.clone(), acceptor, stop.clone())));
+        servers.push(tokio::spawn(serve_tls(listener, gateway, server.clone(), acceptor, stop.clone())));
     }
     let admin = Arc::new(control.admin(config.admin_token.clone(), policies, &stop, draining));
     servers.push(tokio::spawn(serve(listeners.admin, admin, admin_server, stop.clone())));
     drop(server);
     for server in servers {
-        let _ = server.await;
+        if let Err(error) = server.await {
+            tracing::error!(%error, "a listener's task ended abnormally");
+        }
     }
     // Joins the proxy threads, off the async threads.
-    let _ = tokio::task::spawn_blocking(move || drop(workers)).await;
+    if let Err(error) = tokio::task::spawn_blocking(move || drop(workers)).await {
+        tracing::error!(%error, "the proxy threads did not stop cleanly");
+    }
     control.stop().await;
     tracing::info!("portico stopped");
     Ok(())
+}
+
+/// The HTTPS port plain requests are redirected to, when that is asked for.
+fn https_redirect(config: &Config, listeners: &Listeners) -> Option<u16> {
+    match (&config.edge.tls, &listeners.tls) {
+        (Some(tls), Some(listener)) if tls.redirect_http => {
+            Some(listener.local_addr().map_or(tls.listen.port(), |a| a.port()))
+        }
+        _ => None,
+    }
 }
 
 /// Discovery, the snapshot builder and what they publish.
@@ -156,7 +159,8 @@ impl ControlPlane {
         let shared: Shared = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
         let statuses = Statuses::default();
         let (tx, rx) = mpsc::channel(1024);
-        let metrics = Arc::new(Metrics::default());
+        let gauges = StateGauges { snapshot: shared.clone(), statuses: statuses.clone() };
+        let metrics = Arc::new(Metrics::default().with_collector(Box::new(gauges)));
         let builder = Builder::holding(
             config.routes.clone(),
             shared.clone(),
@@ -187,7 +191,9 @@ impl ControlPlane {
 
     /// Waits for discovery to stop (it follows the stop token), then ends the builder.
     async fn stop(self) {
-        let _ = self.discovery.await;
+        if let Err(error) = self.discovery.await {
+            tracing::error!(%error, "discovery's task ended abnormally");
+        }
         self.builder.abort();
     }
 }

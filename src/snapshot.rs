@@ -7,19 +7,21 @@
 
 pub mod build;
 pub mod builder;
+pub mod registry;
 pub mod view;
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use http::uri::Authority;
 
 use std::time::Duration;
 
-use crate::balance::{clock_ms, Balancer, Ejection, InstanceState, RetryBudget};
+use crate::balance::Balancer;
 use crate::metrics::RouteMetrics;
+use crate::routing::options::RouteOptions;
 use crate::routing::table::PrefixTable;
-use crate::routing::tags::RouteOptions;
+pub use crate::upstream::Endpoint;
+use crate::upstream::{clock_ms, Ejection, Idle, InstanceState, RetryBudget};
 
 /// The published snapshot, shared by the builder (writer) and every request (reader).
 pub type Shared = Arc<ArcSwap<Snapshot>>;
@@ -47,6 +49,8 @@ pub struct Draining {
     /// The Consul node it was registered on.
     pub node: String,
     pub state: Arc<InstanceState>,
+    /// Its idle connections, closed as its requests end.
+    pub connections: Arc<Idle>,
 }
 
 /// Where a route was declared.
@@ -81,21 +85,6 @@ pub struct Upstream {
     pub balancer: Balancer,
 }
 
-/// One instance, ready to receive requests.
-#[derive(Debug)]
-pub struct Endpoint {
-    /// Consul service ID (unique per node, not per cluster).
-    pub id: Box<str>,
-    /// The Consul node it is registered on: with the ID, the instance's identity.
-    pub node: Box<str>,
-    /// `host:port`, parsed once here instead of once per request.
-    pub authority: Authority,
-    /// Consul `Weights.Passing`.
-    pub weight: u32,
-    /// Counters that outlive this snapshot.
-    pub state: Arc<InstanceState>,
-}
-
 /// A declaration that did not make it into the table.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Rejection {
@@ -105,17 +94,6 @@ pub struct Rejection {
     pub declaration: String,
     /// Why it was refused.
     pub reason: String,
-}
-
-impl Endpoint {
-    /// `ejected` while passive outlier detection holds it out, else `serving`.
-    pub fn state_name(&self, now_ms: u64) -> &'static str {
-        if self.state.is_ejected(now_ms) {
-            "ejected"
-        } else {
-            "serving"
-        }
-    }
 }
 
 impl Snapshot {
@@ -134,7 +112,8 @@ impl Snapshot {
 
 impl Upstream {
     /// The instance to send the next request to, with its index.
-    pub fn pick(&self) -> Option<(usize, &Endpoint)> {
+    #[cfg(test)]
+    pub(crate) fn pick(&self) -> Option<(usize, &Endpoint)> {
         self.pick_avoiding(&[], Duration::ZERO)
     }
 

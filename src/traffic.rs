@@ -13,9 +13,9 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::balance::clock_ms;
 use crate::consul::instance_key;
 use crate::snapshot::{Shared, Snapshot};
+use crate::upstream::clock_ms;
 
 /// How often traffic is sampled.
 pub const TICK: Duration = Duration::from_millis(250);

@@ -94,7 +94,9 @@ async fn one_service_id_on_two_nodes_is_two_instances_and_one_leaving_fails_noth
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    while sent.load(Ordering::Relaxed) < 50 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     node_b.deregister("web").await;
     portico.wait_instances("/web", &["web"], Duration::from_secs(10)).await;
     let served_by_b = web_b.requests();

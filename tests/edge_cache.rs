@@ -107,11 +107,20 @@ async fn a_key_whose_answer_is_uncacheable_stops_queueing_requests() {
         tasks
     };
     let first = burst(5);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(in_flight().await, 1, "the first misses wait for one fetch");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while in_flight().await != 1 || e.backends[0].requests() != 1 {
+        assert!(std::time::Instant::now() < deadline, "the first misses never queued behind one fetch");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(first.join_all().await.iter().all(|s| *s == 200));
+    assert_eq!(e.backends[0].requests(), 5, "each waiter fetched in turn once the answer proved uncacheable");
     let second = burst(5);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Known uncacheable: all five go straight upstream at once (each takes 1 s), nobody waits.
+    let deadline = std::time::Instant::now() + Duration::from_millis(900);
+    while e.backends[0].requests() < 10 {
+        assert!(std::time::Instant::now() < deadline, "the second burst was queued");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(in_flight().await, 0, "known uncacheable: straight upstream, nobody waits");
     assert!(second.join_all().await.iter().all(|s| *s == 200));
     assert_eq!(e.backends[0].requests(), 10);

@@ -80,7 +80,9 @@ async fn a_deregistered_instance_gets_no_new_request_and_nothing_fails() {
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    while sent.load(Ordering::Relaxed) < 50 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     consul.deregister("web-c").await;
     let took = portico.wait_instances("/web", &["web-a", "web-b"], Duration::from_secs(2)).await;
     let c_requests = backends[2].requests();
@@ -148,7 +150,11 @@ async fn routing_keeps_working_through_a_consul_outage_and_follows_a_fresh_agent
     portico.wait_instances("/web", &["web-a"], Duration::from_secs(5)).await;
 
     consul.stop();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while portico.routes().await["staleness_seconds"].as_f64().unwrap_or(0.0) <= 0.0 {
+        assert!(Instant::now() < deadline, "the outage was never noticed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for _ in 0..20 {
         assert_eq!(portico.who("/web").await.as_deref(), Ok("web-a"), "last known good snapshot keeps serving");
     }

@@ -142,7 +142,18 @@ async fn routes_report_rates_and_draining_instances() {
         let (url, http) = (url.clone(), http.clone());
         long.push(tokio::spawn(async move { http.get(url).send().await.map(|r| r.status().as_u16()) }));
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both long requests are on web-2 once its in-flight count says so.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let routes = portico.routes().await;
+        let web2 =
+            routes["routes"][0]["instances"].as_array().into_iter().flatten().find(|i| i["id"] == "web-2").cloned();
+        if web2.is_some_and(|i| i["in_flight"].as_u64().unwrap_or(0) >= 1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the long request never reached web-2: {routes}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     consul.deregister("web-2").await;
     portico.wait_instances("/web", &["web-1"], Duration::from_secs(2)).await;
     let routes = portico.routes().await;

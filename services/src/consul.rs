@@ -93,12 +93,7 @@ impl Consul {
             url.push_str(&format!("&index={index}&wait={}ms", wait.as_millis()));
         }
         let response = self.http.get(url).timeout(wait + wait / 16 + Duration::from_secs(5)).send().await?;
-        let new_index = response
-            .headers()
-            .get("x-consul-index")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let new_index = portico::consul::index::reply_index(response.headers());
         if response.status() == StatusCode::NOT_FOUND {
             return Ok((Vec::new(), new_index));
         }

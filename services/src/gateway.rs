@@ -35,14 +35,13 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A client for Portico at `base`.
-    pub fn new(base: &str) -> Gateway {
+    /// A client for Portico at `base`, with its timeouts (never a client without them).
+    pub fn new(base: &str) -> Result<Gateway, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap_or_default();
-        Gateway { http, base: base.trim_end_matches('/').to_string() }
+            .build()?;
+        Ok(Gateway { http, base: base.trim_end_matches('/').to_string() })
     }
 
     /// `GET path`, decoded.

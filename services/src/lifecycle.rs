@@ -52,7 +52,7 @@ where
     let context = Context {
         instance_id: instance_id.clone(),
         store: Store::new(consul.clone()),
-        gateway: Gateway::new(&args.portico_url()),
+        gateway: Gateway::new(&args.portico_url()).map_err(|e| format!("cannot build the HTTP client: {e}"))?,
         stop: stop.clone(),
         args: args.clone(),
     };
@@ -69,7 +69,9 @@ where
     }
     tokio::time::sleep(args.drain).await;
     stop.cancel();
-    let _ = server.await;
+    if let Err(error) = server.await {
+        tracing::error!(%error, "the server task ended abnormally");
+    }
     tracing::info!(%instance_id, "stopped");
     Ok(())
 }
@@ -182,7 +184,7 @@ where
     F: FnOnce(Context) -> Fut,
     Fut: Future<Output = H>,
 {
-    init_logging();
+    portico::logging::init("pretty");
     let args = <ServiceArgs as clap::Parser>::parse();
     match run(name, args, make).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -191,11 +193,4 @@ where
             std::process::ExitCode::from(2)
         }
     }
-}
-
-/// Starts logging for a service binary.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

@@ -8,6 +8,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use portico::discovery::backoff::Backoff;
+
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
@@ -69,7 +71,7 @@ impl Handler for Search {
 /// Long-polls `/products/changes` and swaps in each new catalog.
 async fn follow(gateway: Gateway, index: Arc<RwLock<Vec<Product>>>, stop: CancellationToken) {
     let mut last = 0u64;
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         let path = format!("/products/changes?index={last}&wait=25s");
         let poll = gateway.get::<Changes>(&path);
@@ -82,12 +84,12 @@ async fn follow(gateway: Gateway, index: Arc<RwLock<Vec<Product>>>, stop: Cancel
                 // Like Consul's own rule: an index that went backwards restarts from 0.
                 last = if changes.index < last { 0 } else { changes.index };
                 *index.write().unwrap_or_else(|e| e.into_inner()) = changes.products;
-                backoff = Duration::from_millis(100);
+                backoff.reset();
             }
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "change feed unavailable");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?delay, "change feed unavailable");
+                tokio::time::sleep(delay).await;
                 last = 0;
             }
         }

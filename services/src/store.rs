@@ -46,10 +46,13 @@ impl Store {
         Store { consul }
     }
 
-    /// The document at `key`, if any (undecodable documents count as absent).
+    /// The document at `key`, if any; a document that does not decode is an
+    /// error, never taken for an absent one (which a write would overwrite).
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Versioned<T>>, ConsulError> {
         let Some(entry) = self.consul.get(key).await? else { return Ok(None) };
-        Ok(serde_json::from_slice(&entry.value).ok().map(|value| Versioned { value, index: entry.modify_index }))
+        let value = serde_json::from_slice(&entry.value)
+            .map_err(|e| ConsulError::Decode(format!("document {key} is corrupt: {e}")))?;
+        Ok(Some(Versioned { value, index: entry.modify_index }))
     }
 
     /// All documents under `prefix`, blocking while the index is `index`.
@@ -60,8 +63,14 @@ impl Store {
         wait: Duration,
     ) -> Result<(Vec<T>, u64), ConsulError> {
         let (entries, index) = self.consul.list(prefix, index, wait).await?;
-        let values = entries.iter().filter_map(|e| serde_json::from_slice(&e.value).ok()).collect();
-        Ok((values, index))
+        let decoded = entries.iter().filter_map(|e| match serde_json::from_slice(&e.value) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                tracing::warn!(key = %e.key, %error, "skipping a corrupt document");
+                None
+            }
+        });
+        Ok((decoded.collect(), index))
     }
 
     /// Writes `value` only if the document's index is still `index` (0: only if absent).

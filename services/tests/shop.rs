@@ -261,7 +261,9 @@ async fn scaling_products_up_spreads_traffic_and_down_loses_nothing() {
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    while sent.load(Ordering::Relaxed) < 50 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     for extra in extras {
         tokio::task::spawn_blocking(move || extra.terminate()).await.expect("terminated");
     }

@@ -6,14 +6,14 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response};
 use tokio::sync::mpsc;
 
-use crate::proxy::ProxyBody;
+use crate::server::Body;
 use crate::traffic::Traffic;
 
 const PAGE: &str = include_str!("dashboard.html");
 
 /// The HTML page.
-pub fn page() -> Response<ProxyBody> {
-    let mut response = Response::new(ProxyBody::full(PAGE));
+pub fn page() -> Response<Body> {
+    let mut response = Response::new(Body::full(PAGE));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -22,7 +22,7 @@ pub fn page() -> Response<ProxyBody> {
 
 /// A `text/event-stream` that sends the traffic view at every tick until the
 /// client goes away.
-pub fn events(traffic: &Traffic) -> Response<ProxyBody> {
+pub fn events(traffic: &Traffic) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let mut views = traffic.subscribe();
     tokio::spawn(async move {
@@ -37,7 +37,7 @@ pub fn events(traffic: &Traffic) -> Response<ProxyBody> {
             }
         }
     });
-    let mut response = Response::new(ProxyBody::Channel(rx));
+    let mut response = Response::new(Body::Channel(rx));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use crate::balance::clock_ms;
 use crate::consul::instance_key;
 use crate::discovery::Statuses;
 use crate::snapshot::{Endpoint, Route, Snapshot};
 use crate::traffic::TrafficView;
+use crate::upstream::clock_ms;
 
 /// The JSON report.
 pub fn report(snapshot: &Snapshot, statuses: &Statuses, traffic: &TrafficView) -> Value {

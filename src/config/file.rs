@@ -7,12 +7,11 @@ use serde::Deserialize;
 
 use super::edge::{AuthSection, CacheSection, EdgeFile, RateLimitSection, TlsSection};
 use super::{
-    duration_or, invalid, parse_policy, ConfigError, ConsulFileExtras, ConsulSettings, ConsulTls, ProxySettings,
-    StaticRoute,
+    duration_or, invalid, ConfigError, ConsulFileExtras, ConsulSettings, ConsulTls, ProxySettings, StaticRoute,
 };
-use crate::balance::Ejection;
-use crate::routing::encoded::EncodedChars;
-use crate::routing::tags::{parse_cache, parse_prefix, AuthScheme, RateSpec, RouteOptions};
+use crate::routing::options::OptionsBuilder;
+use crate::routing::tags::parse_prefix;
+use crate::upstream::Ejection;
 
 /// The file as written; every field optional.
 #[derive(Debug, Default, Deserialize)]
@@ -144,31 +143,32 @@ impl FileConfig {
 }
 
 impl RouteSection {
+    /// Every option this table sets, as (name in errors, option key, value).
+    fn options(&self) -> Vec<(&'static str, &'static str, String)> {
+        let mut out = vec![("route strip_prefix", "strip-prefix", self.strip_prefix.to_string())];
+        let texts = [
+            ("route lb", "lb", self.lb.clone()),
+            ("route max_body", "max-body", self.max_body.map(|n| n.to_string())),
+            ("route auth", "auth", self.auth.clone()),
+            ("route rate_limit", "rate-limit", self.rate_limit.clone()),
+            ("route rate_burst", "rate-burst", self.rate_burst.map(|n| n.to_string())),
+            ("route cache", "cache", self.cache.clone()),
+        ];
+        out.extend(texts.into_iter().filter_map(|(what, key, value)| value.map(|v| (what, key, v))));
+        out.extend(self.allow_encoded.iter().map(|name| ("route allow_encoded", "allow-encoded", name.clone())));
+        out
+    }
+
     fn validate(&self) -> Result<StaticRoute, ConfigError> {
         let prefix = parse_prefix(&self.prefix).map_err(|e| invalid("route prefix", &self.prefix, e))?;
         if self.service.trim().is_empty() {
             return Err(invalid("route service", &self.service, "must not be empty"));
         }
-        let mut options =
-            RouteOptions { strip_prefix: self.strip_prefix, max_body: self.max_body, ..RouteOptions::default() };
-        if let Some(lb) = &self.lb {
-            options.policy = parse_policy("route lb", lb)?;
+        let mut options = OptionsBuilder::default();
+        for (what, key, value) in self.options() {
+            options.set(key, &value).map_err(|e| invalid(what, &value, e))?;
         }
-        if let Some(auth) = &self.auth {
-            options.auth = Some(auth.parse::<AuthScheme>().map_err(|e| invalid("route auth", auth, e))?);
-        }
-        if let Some(rate) = &self.rate_limit {
-            let mut spec = RateSpec::parse(rate).map_err(|e| invalid("route rate_limit", rate, e))?;
-            spec.burst = self.rate_burst.filter(|b| *b > 0).unwrap_or(spec.burst);
-            options.rate = Some(spec);
-        }
-        if let Some(cache) = &self.cache {
-            options.cache = parse_cache(cache).map_err(|e| invalid("route cache", cache, e))?;
-        }
-        for name in &self.allow_encoded {
-            let one = EncodedChars::parse_one(name).map_err(|e| invalid("route allow_encoded", name, e))?;
-            options.allow_encoded = EncodedChars::union(options.allow_encoded, one);
-        }
+        let options = options.finish();
         Ok(StaticRoute { prefix, service: self.service.trim().to_string(), options })
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::balance::Policy;
 
 fn cli(args: &[&str]) -> Cli {
     let mut argv = vec!["portico"];
@@ -117,7 +118,7 @@ fn edge_sections_and_route_policies_are_read_from_the_file() {
     assert_eq!(config.edge.cache.max_bytes, 1048576);
     assert!(config.edge.trusted_proxies.contains("10.1.2.3".parse().expect("ip")));
     let options = config.routes[0].options;
-    assert_eq!(options.auth, Some(crate::routing::tags::AuthScheme::Any));
+    assert_eq!(options.auth, Some(crate::routing::options::AuthScheme::Any));
     assert_eq!(options.rate.map(|r| (r.count, r.burst)), Some((10, 20)));
     assert_eq!(options.cache.map(|c| c.default_ttl), Some(Duration::from_secs(30)));
 }

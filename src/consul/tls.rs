@@ -16,8 +16,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use super::ConsulTls;
 use super::Error;
-use crate::config::ConsulTls;
 
 /// The rustls client configuration for an agent's HTTPS API.
 pub fn client_config(settings: &ConsulTls) -> Result<ClientConfig, Error> {
@@ -39,22 +39,24 @@ pub fn client_config(settings: &ConsulTls) -> Result<ClientConfig, Error> {
 }
 
 fn verifier(settings: &ConsulTls, provider: &Arc<CryptoProvider>) -> Result<Arc<dyn ServerCertVerifier>, Error> {
-    if !settings.verify {
+    let name = match &settings.server_name {
+        Some(name) => Some(
+            ServerName::try_from(name.clone())
+                .map_err(|e| Error::Setup(format!("CONSUL_TLS_SERVER_NAME {name:?}: {e}")))?,
+        ),
+        None => None,
+    };
+    let chain = if settings.verify {
+        let roots = Arc::new(roots(settings)?);
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(provider))
+            .build()
+            .map_err(|e| Error::Setup(format!("TLS roots: {e}")))?;
+        Some(webpki)
+    } else {
         tracing::warn!("CONSUL_HTTP_SSL_VERIFY=false: the Consul agent's certificate is not verified");
-        return Ok(Arc::new(AnyCertificate(Arc::clone(provider))));
-    }
-    let roots = Arc::new(roots(settings)?);
-    let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(provider))
-        .build()
-        .map_err(|e| Error::Setup(format!("TLS roots: {e}")))?;
-    Ok(match &settings.server_name {
-        Some(name) => {
-            let name = ServerName::try_from(name.clone())
-                .map_err(|e| Error::Setup(format!("CONSUL_TLS_SERVER_NAME {name:?}: {e}")))?;
-            Arc::new(Renamed { inner: webpki, name })
-        }
-        None => webpki,
-    })
+        None
+    };
+    Ok(Arc::new(AgentVerifier { chain, name, provider: Arc::clone(provider) }))
 }
 
 /// The CA file and directory when given, else the system's trust store.
@@ -96,25 +98,34 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| Error::Setup(format!("{}: {e}", path.display())))
 }
 
-/// Verifies against a fixed name instead of the address's host
+/// How the agent's certificate is checked: against the CA (`chain`; none
+/// with `CONSUL_HTTP_SSL_VERIFY=false`), for `name` when set
 /// (`CONSUL_TLS_SERVER_NAME`: an agent reached by IP whose certificate names
-/// `server.dc1.consul`).
+/// `server.dc1.consul`), else for the address's host. Handshake signatures
+/// are always checked.
 #[derive(Debug)]
-struct Renamed {
-    inner: Arc<WebPkiServerVerifier>,
-    name: ServerName<'static>,
+struct AgentVerifier {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    name: Option<ServerName<'static>>,
+    provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for Renamed {
+impl ServerCertVerifier for AgentVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
+        server_name: &ServerName<'_>,
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner.verify_server_cert(end_entity, intermediates, &self.name, ocsp, now)
+        match &self.chain {
+            Some(chain) => {
+                let name = self.name.as_ref().unwrap_or(server_name);
+                chain.verify_server_cert(end_entity, intermediates, name, ocsp, now)
+            }
+            None => Ok(ServerCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(
@@ -123,7 +134,7 @@ impl ServerCertVerifier for Renamed {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -132,50 +143,11 @@ impl ServerCertVerifier for Renamed {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// Accepts any certificate (handshake signatures are still checked).
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 

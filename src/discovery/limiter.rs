@@ -1,46 +1,43 @@
-//! A token bucket for blocking-query loops.
+//! A rate limit for blocking-query loops (governor's GCRA, on tokio's clock).
 //!
 //! A reply is no proof of change (timeouts, idempotent writes, output-only
 //! check updates all wake a watcher), so a loop must never spin on Consul.
 //! Instead of a fixed sleep, which would delay every real change, each watch
 //! may make `burst` requests back to back and then `rate` per second.
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 
-/// Refills continuously at `rate` tokens per second, up to `capacity`.
+use crate::ratelimit::clock::{Tick, TokioClock};
+
+type Direct = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Tick>>;
+
+/// `burst` requests at once, then `rate` per second.
 #[derive(Debug)]
 pub struct TokenBucket {
-    capacity: f64,
-    rate: f64,
-    tokens: f64,
-    last: Instant,
+    limiter: Direct,
 }
 
 impl TokenBucket {
     /// A full bucket.
     pub fn new(rate: f64, burst: u32) -> TokenBucket {
-        let capacity = f64::from(burst.max(1));
-        TokenBucket { capacity, rate: if rate > 0.0 { rate } else { 1.0 }, tokens: capacity, last: Instant::now() }
+        let rate = if rate.is_finite() && rate > 0.0 { rate } else { 1.0 };
+        let interval = Duration::from_secs_f64(1.0 / rate).max(Duration::from_nanos(1));
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(interval).unwrap_or(Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
+        TokenBucket { limiter: RateLimiter::direct_with_clock(quota, TokioClock) }
     }
 
     /// Waits for a token and takes it.
     pub async fn acquire(&mut self) {
-        self.refill();
-        if self.tokens < 1.0 {
-            let missing = 1.0 - self.tokens;
-            tokio::time::sleep(Duration::from_secs_f64(missing / self.rate)).await;
-            self.refill();
+        while let Err(not_until) = self.limiter.check() {
+            tokio::time::sleep(not_until.wait_time_from(TokioClock.now())).await;
         }
-        self.tokens = (self.tokens - 1.0).max(0.0);
-    }
-
-    fn refill(&mut self) {
-        let now = Instant::now();
-        let earned = now.duration_since(self.last).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + earned).min(self.capacity);
-        self.last = now;
     }
 }
 

@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::config::ConsulSettings;
+use crate::consul::ConsulSettings;
 use crate::consul::{index, Error, Reply};
 
 use super::backoff::Backoff;

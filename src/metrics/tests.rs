@@ -9,7 +9,7 @@ fn route_handles_count_by_instance_and_class() {
     route.record(Some(1), 502, 0.01);
     route.record(None, 503, 0.0);
     route.upstream_error(UpstreamErrorKind::Connect);
-    let text = metrics.render(&Snapshot::default(), &Statuses::default());
+    let text = metrics.render();
     assert!(
         text.contains(r#"portico_requests_total{route="/web",instance="web-1",node="n1",class="2xx"} 2"#),
         "{text}"
@@ -27,8 +27,8 @@ fn route_handles_count_by_instance_and_class() {
 fn departed_instances_lose_their_series() {
     let metrics = Metrics::default();
     metrics.route("/web", &[("n1", "gone-1")]).record(Some(0), 200, 0.0);
-    metrics.retain(&Snapshot::default());
-    let text = metrics.render(&Snapshot::default(), &Statuses::default());
+    metrics.retain([], []);
+    let text = metrics.render();
     assert!(!text.contains("gone-1"), "{text}");
 }
 
@@ -38,7 +38,7 @@ fn odd_status_codes_land_in_a_class() {
     let route = metrics.route("/x", &[("n1", "a")]);
     route.record(Some(0), 99, 0.0);
     route.record(Some(0), 999, 0.0);
-    let text = metrics.render(&Snapshot::default(), &Statuses::default());
+    let text = metrics.render();
     assert!(text.contains(r#"class="1xx"} 1"#) && text.contains(r#"class="5xx"} 1"#), "{text}");
 }
 
@@ -51,22 +51,10 @@ fn a_removed_route_loses_every_series() {
     gone.retries.inc();
     gone.ejections.inc();
     gone.edge(EdgeOutcome::CacheHit);
-    let before = metrics.render(&Snapshot::default(), &Statuses::default());
+    let before = metrics.render();
     assert!(before.contains(r#"route="/gone""#), "{before}");
-    metrics.retain(&Snapshot::default());
-    let after = metrics.render(&Snapshot::default(), &Statuses::default());
+    metrics.retain([], []);
+    let after = metrics.render();
     let left: Vec<&str> = after.lines().filter(|l| l.contains("/gone")).collect();
     assert!(left.is_empty(), "series of a removed route remain: {left:#?}");
-}
-
-#[test]
-fn a_stopped_watch_loses_its_series() {
-    let metrics = Metrics::default();
-    let statuses = Statuses::default();
-    statuses.add("health:gone").ok(42);
-    let before = metrics.render(&Snapshot::default(), &statuses);
-    assert!(before.contains("health:gone"), "{before}");
-    statuses.remove("health:gone");
-    let after = metrics.render(&Snapshot::default(), &statuses);
-    assert!(!after.contains("health:gone"), "{after}");
 }

@@ -15,13 +15,13 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::error::ProxyError;
-use super::outbound::declared_length;
 use super::{Gateway, Leg, ProxyBody};
 use crate::cache::control::{freshness, request_rules};
 use crate::cache::{flight, vary_values, CacheKey, Landing, Role, Stored, X_CACHE};
 use crate::metrics::EdgeOutcome;
-use crate::routing::tags::CacheSpec;
+use crate::routing::options::CacheSpec;
 use crate::snapshot::Route;
+use crate::upstream::outbound::declared_length;
 
 impl Gateway {
     /// Serves a GET or HEAD on a cached route.
@@ -45,7 +45,7 @@ impl Gateway {
             if let Some(hit) = cache.lookup(&key, request.headers(), credentials).await {
                 leg.exchange.status = hit.status.as_u16();
                 route.metrics.edge(EdgeOutcome::CacheHit);
-                return Ok(hit.response(head_only, "HIT"));
+                return Ok(answer(&hit, head_only, "HIT"));
             }
         }
         // HEAD, range and conditional requests may be answered from the cache,
@@ -64,7 +64,7 @@ impl Gateway {
                     if let Some(hit) = follow(slot, cache.settings.lock_timeout, request.headers(), credentials).await {
                         leg.exchange.status = hit.status.as_u16();
                         route.metrics.edge(EdgeOutcome::CacheHit);
-                        return Ok(hit.response(false, "HIT"));
+                        return Ok(answer(&hit, false, "HIT"));
                     }
                     return self.forward_marked(request, leg, "MISS").await;
                 }
@@ -112,7 +112,7 @@ impl Gateway {
                 });
                 cache.insert(key, Arc::clone(&stored)).await;
                 land(leader, Landing::Stored(Arc::clone(&stored)));
-                Ok(stored.response(false, "MISS"))
+                Ok(answer(&stored, false, "MISS"))
             }
             Collected::TooLarge(head, rest) => {
                 cache.mark_pass(key).await;
@@ -176,6 +176,17 @@ fn cache_key(route: &Arc<Route>, path: &str, request: &Request<Incoming>) -> Cac
         None => path.to_string(),
     };
     CacheKey { route: Arc::clone(&route.prefix), host: host.to_ascii_lowercase().into(), target: target.into() }
+}
+
+/// The client's response from a stored one, with `Age` and `X-Cache`.
+fn answer(stored: &Stored, head_only: bool, verdict: &'static str) -> Response<ProxyBody> {
+    let body = if head_only { ProxyBody::empty() } else { ProxyBody::full(stored.body.clone()) };
+    let mut response = Response::new(body);
+    *response.status_mut() = stored.status;
+    *response.headers_mut() = stored.headers.clone();
+    response.headers_mut().insert(header::AGE, HeaderValue::from(stored.age_secs()));
+    response.headers_mut().insert(X_CACHE.clone(), HeaderValue::from_static(verdict));
+    response
 }
 
 fn marked(mut response: Response<ProxyBody>, verdict: &'static str) -> Response<ProxyBody> {

@@ -10,6 +10,8 @@ use super::body::ProxyBody;
 use crate::auth::Denied;
 use crate::ratelimit::Decision;
 use crate::routing::path::PathError;
+use crate::server::json_response;
+use crate::upstream::outbound::BodyError;
 
 /// A request that could not be proxied.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,16 @@ pub enum ProxyError {
     Unauthorized { denied: Denied, api_key_header: http::HeaderName },
     #[error("rate limit exceeded")]
     RateLimited(Decision),
+}
+
+impl From<BodyError> for ProxyError {
+    fn from(error: BodyError) -> ProxyError {
+        match error {
+            BodyError::TooLarge { limit } => ProxyError::TooLarge { limit },
+            BodyError::Malformed(detail) => ProxyError::BadBody(detail),
+            BodyError::Timeout => ProxyError::BodyTimeout,
+        }
+    }
 }
 
 impl ProxyError {
@@ -105,16 +117,6 @@ impl ProxyError {
         }
         response
     }
-}
-
-/// A JSON response with the right content type.
-pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<ProxyBody> {
-    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
-    bytes.push(b'\n');
-    let mut response = Response::new(ProxyBody::full(bytes));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
 }
 
 #[cfg(test)]

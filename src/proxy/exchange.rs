@@ -81,7 +81,8 @@ impl Exchange {
         self.endpoint().map_or("-", |e| &e.node)
     }
 
-    fn endpoint(&self) -> Option<&crate::snapshot::Endpoint> {
+    /// The endpoint the request went to, once picked.
+    pub fn endpoint(&self) -> Option<&crate::upstream::Endpoint> {
         match (&self.route, self.endpoint) {
             (Some(route), Some(i)) => route.upstream.endpoints.get(i),
             _ => None,

@@ -2,7 +2,7 @@
 //! another instance when that is safe ([`super::retry`]).
 //!
 //! Response bodies stream; request bodies stream past their first 64 KiB
-//! ([`super::outbound`]). The response body carries the instance's in-flight
+//! ([`crate::upstream::outbound`]). The response body carries the instance's in-flight
 //! guard. Every attempt's outcome feeds passive outlier detection. Protocol
 //! switches (WebSocket) are handed to [`super::upgrade`].
 
@@ -19,24 +19,25 @@ use super::body::{ProxyBody, UpstreamBody};
 use super::error::ProxyError;
 use super::exchange::Exchange;
 use super::headers::{set_forwarded, strip_hop_by_hop, wants_upgrade};
-use super::outbound::{BodyLimits, Outbound};
-use super::pool::{self, ConnectError, Connection, SendError};
 use super::retry::{classify, may_retry, Failure};
-use super::server::Conn;
 use super::upgrade;
-use crate::balance::{BudgetPolicy, InFlight};
-use crate::config::ProxySettings;
+use super::ProxySettings;
 use crate::log_throttle::LogThrottle;
 use crate::metrics::UpstreamErrorKind;
 use crate::routing::path::PathError;
-use crate::snapshot::{Endpoint, Route};
+use crate::server::Conn;
+use crate::snapshot::Route;
+use crate::upstream::outbound::{BodyLimits, Outbound};
+use crate::upstream::pool::{self, ConnectError, Connection, SendError};
+use crate::upstream::Endpoint;
+use crate::upstream::{BudgetPolicy, InFlight};
 
 // One warning a second per kind of failure, with a count of those held back.
 static CONNECT_FAILED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
 static REQUEST_FAILED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
 static EJECTED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
 
-/// Connections to instances ([`super::pool`]) and the terms of the routes' retry budgets.
+/// Connections to instances ([`crate::upstream::pool`]) and the terms of the routes' retry budgets.
 pub struct Upstreams {
     connect_timeout: Duration,
     idle_timeout: Duration,
@@ -120,7 +121,7 @@ impl Upstreams {
                         }
                     }
                     if let Some(client_fault) = fault.as_ref().and_then(|f| f.error(limit)) {
-                        return Err(client_fault);
+                        return Err(client_fault.into());
                     }
                     let retry = failure.is_some_and(|f| may_retry(f, &head.method, kept.is_some()));
                     match kept {
@@ -171,7 +172,7 @@ impl Upstreams {
             let response = sender.send_request(request).await.map_err(|e| failed(endpoint, &e))?;
             return Ok((response, None));
         }
-        let Some(idle) = endpoint.state.connections.take(&endpoint.authority, self.idle_timeout) else {
+        let Some(idle) = endpoint.connections.take(&endpoint.authority, self.idle_timeout) else {
             return self.send_new(endpoint, upstream_request(attempt.head, endpoint, body)).await;
         };
         let again = body.replay();
@@ -252,7 +253,7 @@ fn finish(
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers, false);
     let exchange = exchange.hand_over();
-    Response::from_parts(parts, ProxyBody::Upstream(UpstreamBody::new(body, conn, in_flight, exchange)))
+    Response::from_parts(parts, ProxyBody::Streamed(UpstreamBody::new(body, conn, in_flight, exchange)))
 }
 
 /// The request for one attempt: the prepared head aimed at `endpoint`.

@@ -133,7 +133,7 @@ pub fn redirect_to_https<B>(request: &http::Request<B>, port: u16) -> http::Resp
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or(request.uri().host());
     let Some(host) = host.map(strip_port).filter(|h| !h.is_empty()) else {
         let body = serde_json::json!({"error": "a Host header is required", "status": 400});
-        return super::error::json_response(http::StatusCode::BAD_REQUEST, &body);
+        return crate::server::json_response(http::StatusCode::BAD_REQUEST, &body);
     };
     let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let location =
@@ -147,7 +147,7 @@ pub fn redirect_to_https<B>(request: &http::Request<B>, port: u16) -> http::Resp
         }
         Err(_) => {
             let body = serde_json::json!({"error": "bad Host header", "status": 400});
-            super::error::json_response(http::StatusCode::BAD_REQUEST, &body)
+            crate::server::json_response(http::StatusCode::BAD_REQUEST, &body)
         }
     }
 }

@@ -5,7 +5,7 @@
 //! never made), or, for an idempotent method, when the connection broke
 //! before any response byte arrived (a pooled connection the instance had
 //! just closed). Either way the body must be replayable (buffered). How many
-//! retries a route can afford is its [`crate::balance::RetryBudget`].
+//! retries a route can afford is its [`crate::upstream::RetryBudget`].
 
 use http::Method;
 use std::error::Error as StdError;

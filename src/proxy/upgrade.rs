@@ -5,7 +5,7 @@
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
-use crate::balance::InFlight;
+use crate::upstream::InFlight;
 
 /// Joins the client and upstream connections in a background task.
 pub fn tunnel(client: OnUpgrade, upstream: OnUpgrade, in_flight: InFlight) {

@@ -12,13 +12,15 @@ use std::sync::Arc;
 
 use http::uri::Authority;
 
+use super::registry::StateRegistry;
 pub use super::view::View;
 use super::{Endpoint, Origin, Rejection, Route, Snapshot, Upstream};
-use crate::balance::{Balancer, Policy, StateRegistry};
-use crate::config::StaticRoute;
+use crate::balance::{Balancer, Policy};
 use crate::consul::Instance;
 use crate::metrics::{Metrics, RouteMetrics};
-use crate::routing::tags::{parse_tags, RouteOptions};
+use crate::routing::options::RouteOptions;
+use crate::routing::tags::parse_tags;
+use crate::routing::StaticRoute;
 
 struct Claim<'a> {
     prefix: &'a str,
@@ -112,6 +114,7 @@ fn upstream(
                 authority,
                 weight: instance.weight,
                 state: old.carry_instance(next, &instance.key()),
+                connections: old.carry_connections(next, &instance.key()),
             }),
             Err(_) => rejected.push(rejection(
                 service,

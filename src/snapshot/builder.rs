@@ -12,12 +12,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::build::{build, View};
+use super::registry::StateRegistry;
 use super::{Draining, Shared};
-use crate::balance::StateRegistry;
-use crate::config::StaticRoute;
 use crate::consul::{instance_key, split_instance_key};
 use crate::discovery::Update;
 use crate::metrics::Metrics;
+use crate::routing::StaticRoute;
 
 /// Owns the discovered view and the per-instance state registry.
 pub struct Builder {
@@ -95,7 +95,9 @@ impl Builder {
         let view = self.view.effective();
         let (mut snapshot, registry) = build(&view, &self.statics, &self.registry, self.generation, &self.metrics);
         snapshot.draining = self.still_draining(&registry);
-        self.metrics.retain(&snapshot);
+        let routes = snapshot.routes();
+        let serving = routes.iter().flat_map(|r| r.upstream.endpoints.iter().map(|e| (&*r.prefix, &*e.node, &*e.id)));
+        self.metrics.retain(routes.iter().map(|r| &*r.prefix), serving);
         self.registry = registry;
         tracing::debug!(generation = self.generation, routes = snapshot.table.len(), "snapshot published");
         self.shared.store(Arc::new(snapshot));
@@ -106,14 +108,15 @@ impl Builder {
     /// Instances that left (now or earlier) and still have requests in flight.
     fn still_draining(&self, next: &StateRegistry) -> Vec<Draining> {
         let previous = self.shared.load();
-        let earlier = previous.draining.iter().map(|d| (instance_key(&d.node, &d.id), &d.state));
-        let now = self.registry.departed(next).map(|(key, state)| (key.to_string(), state));
+        let earlier =
+            previous.draining.iter().map(|d| (instance_key(&d.node, &d.id), &d.state, Arc::clone(&d.connections)));
+        let now = self.registry.departed(next).map(|(key, state, idle)| (key.to_string(), state, idle));
         let mut draining: Vec<Draining> = earlier
             .chain(now)
-            .filter(|(key, state)| state.in_flight() > 0 && !next.contains(key))
-            .map(|(key, state)| {
+            .filter(|(key, state, _)| state.in_flight() > 0 && !next.contains(key))
+            .map(|(key, state, connections)| {
                 let (node, id) = split_instance_key(&key);
-                Draining { id: id.to_string(), node: node.to_string(), state: Arc::clone(state) }
+                Draining { id: id.to_string(), node: node.to_string(), state: Arc::clone(state), connections }
             })
             .collect();
         draining.sort_by(|a, b| (&a.id, &a.node).cmp(&(&b.id, &b.node)));

@@ -1,9 +1,9 @@
 use super::*;
-use crate::balance::StateRegistry;
 use crate::consul::Instance;
 use crate::discovery::Update;
 use crate::metrics::Metrics;
 use crate::snapshot::build::{build, View};
+use crate::snapshot::registry::StateRegistry;
 
 fn snapshot(ids: &[&str]) -> Snapshot {
     let mut view = View::default();

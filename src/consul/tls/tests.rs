@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::config::ConsulSettings;
 use crate::consul::Client;
+use crate::consul::ConsulSettings;
 
 fn https(tls: ConsulTls) -> ConsulSettings {
     ConsulSettings { address: "https://127.0.0.1:8501".into(), tls, ..ConsulSettings::default() }

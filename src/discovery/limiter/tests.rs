@@ -1,3 +1,5 @@
+use tokio::time::Instant;
+
 use super::*;
 
 #[tokio::test(start_paused = true)]

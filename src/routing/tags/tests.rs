@@ -1,3 +1,8 @@
+use std::time::Duration;
+
+use crate::balance::Policy;
+use crate::routing::options::{AuthScheme, CacheSpec, RateSpec};
+
 use super::*;
 
 fn tags(list: &[&str]) -> Vec<String> {

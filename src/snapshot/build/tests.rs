@@ -65,7 +65,11 @@ fn conflicts_have_a_deterministic_winner_and_are_reported() {
 #[test]
 fn static_routes_beat_tags() {
     let v = view(&[("tagged", &["portico.route=/x"])], &[]);
-    let statics = vec![crate::config::parse_route_flag("/x=pinned").expect("valid")];
+    let statics = vec![crate::routing::StaticRoute {
+        prefix: "/x".into(),
+        service: "pinned".into(),
+        options: crate::routing::options::RouteOptions::default(),
+    }];
     let (s, _) = build(&v, &statics, &StateRegistry::default(), 1, &Metrics::default());
     assert_eq!(served_by(&s, "/x").as_deref(), Some("pinned"));
     assert_eq!(s.route("/x").map(|r| r.origin), Some(Origin::Config));
@@ -135,7 +139,7 @@ fn untagged_catalog_changes_do_not_count_as_changes() {
 
 #[tokio::test(start_paused = true)]
 async fn failing_instances_are_ejected_but_never_more_than_the_allowed_share() {
-    use crate::balance::Ejection;
+    use crate::upstream::Ejection;
     let v = view(
         &[("web", &["portico.route=/web"])],
         &[("web", vec![instance("a", 1, 1), instance("b", 2, 1), instance("c", 3, 1), instance("d", 4, 1)])],
@@ -161,7 +165,7 @@ async fn failing_instances_are_ejected_but_never_more_than_the_allowed_share() {
 
 #[test]
 fn server_errors_count_toward_ejection_and_successes_reset_the_streak() {
-    use crate::balance::Ejection;
+    use crate::upstream::Ejection;
     let v = view(&[("web", &["portico.route=/web"])], &[("web", vec![instance("a", 1, 1), instance("b", 2, 1)])]);
     let (s, _) = build(&v, &[], &StateRegistry::default(), 1, &Metrics::default());
     let upstream = &s.route("/web").expect("route").upstream;

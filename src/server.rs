@@ -1,4 +1,7 @@
-//! The accept loop shared by the public and admin listeners.
+//! Serving HTTP, for every listener (public, TLS, admin): the accept loop
+//! with its connection limits, the proxy threads it deals connections to
+//! ([`workers`]), the [`Handler`] a listener answers with, the response
+//! [`Body`] type, and JSON error responses. Nothing here knows what a route is.
 //!
 //! The caller binds the socket and passes a cancellation token, so tests bind
 //! port 0 and stop the server at will. On cancellation the listener closes at
@@ -27,9 +30,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::body::ProxyBody;
-use super::workers::Workers;
+pub mod body;
+pub mod workers;
+
 use crate::log_throttle::LogThrottle;
+pub use body::{json_response, Body, BoxError, NoStream};
+use workers::Workers;
 
 static ACCEPT_FAILED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
 static REFUSED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
@@ -64,7 +70,11 @@ pub struct Conn {
 
 /// Something that answers requests.
 pub trait Handler: Send + Sync + 'static {
-    fn call(&self, request: Request<Incoming>, conn: Conn) -> impl Future<Output = Response<ProxyBody>> + Send;
+    /// The body it streams of its own ([`NoStream`] when it writes every body whole).
+    type Stream: http_body::Body<Data = bytes::Bytes, Error = BoxError> + Unpin + Send + 'static;
+
+    fn call(&self, request: Request<Incoming>, conn: Conn)
+        -> impl Future<Output = Response<Body<Self::Stream>>> + Send;
 }
 
 /// Serves `listener` in plain HTTP until `stop` is cancelled, then drains.
@@ -187,7 +197,7 @@ fn service<H: Handler>(
     conn: Conn,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
-    Response = Response<ProxyBody>,
+    Response = Response<Body<H::Stream>>,
     Error = Infallible,
     Future: Send + 'static,
 > + Send

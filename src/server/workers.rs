@@ -7,7 +7,7 @@
 //! own, as nginx runs worker processes: the accept loop hands each new
 //! connection to the next thread in turn, and the connection, its requests and
 //! the upstream connections they use stay on that thread
-//! ([`super::pool`] keeps idle connections per thread). Discovery, the admin
+//! ([`crate::upstream::pool`] keeps idle connections per thread). Discovery, the admin
 //! listener and the accept loops stay on the main runtime.
 
 use std::future::Future;
@@ -37,7 +37,7 @@ impl Workers {
             handles.push(runtime.handle().clone());
             let stop = stop.clone();
             let thread = std::thread::Builder::new().name(format!("portico-proxy-{n}")).spawn(move || {
-                super::pool::set_thread_slot(n + 1);
+                crate::upstream::pool::set_thread_slot(n + 1);
                 runtime.block_on(stop.cancelled());
             })?;
             threads.push(thread);

@@ -1,17 +1,11 @@
-//! Per-instance state that must outlive a snapshot swap.
-//!
-//! Keyed by Consul service ID (instances) and service name (round-robin
-//! cursors). Each build starts a fresh registry and carries over the entries
-//! that are still in use; an instance that left keeps its state alive only as
-//! long as its in-flight requests hold it.
+//! An instance's live counters, which outlive snapshot swaps: in-flight
+//! requests, failures, passive outlier ejection, slow start. The balancer
+//! reads them to choose; the request path writes them. (The snapshot's
+//! registry carries them from one snapshot to the next.)
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-
-use super::budget::RetryBudget;
-use crate::proxy::pool::Idle;
 
 /// Live counters of one instance.
 #[derive(Debug)]
@@ -30,8 +24,6 @@ pub struct InstanceState {
     ejections: AtomicU32,
     /// Ejected until this time on [`clock_ms`]; 0 when not ejected.
     ejected_until: AtomicU64,
-    /// Open connections to the instance waiting for a request.
-    pub connections: Idle,
 }
 
 /// Milliseconds on a monotonic clock (tokio's, so paused-clock tests see it move).
@@ -70,7 +62,6 @@ impl Default for InstanceState {
             consecutive: AtomicU32::new(0),
             ejections: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
-            connections: Idle::default(),
         }
     }
 }
@@ -143,66 +134,10 @@ impl InstanceState {
 #[derive(Debug)]
 pub struct InFlight(Arc<InstanceState>);
 
-impl InFlight {
-    /// The instance the slot belongs to.
-    pub fn instance(&self) -> &InstanceState {
-        &self.0
-    }
-}
-
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// The state of every instance and service in the current snapshot.
-#[derive(Debug, Default)]
-pub struct StateRegistry {
-    instances: HashMap<String, Arc<InstanceState>>,
-    cursors: HashMap<String, Arc<AtomicUsize>>,
-    budgets: HashMap<String, Arc<RetryBudget>>,
-}
-
-impl StateRegistry {
-    /// The state of instance `id` from this registry (or a new one), recorded in `next`.
-    pub fn carry_instance(&self, next: &mut StateRegistry, id: &str) -> Arc<InstanceState> {
-        carry(&self.instances, &mut next.instances, id)
-    }
-
-    /// The round-robin cursor of `service` from this registry (or a new one), recorded in `next`.
-    pub fn carry_cursor(&self, next: &mut StateRegistry, service: &str) -> Arc<AtomicUsize> {
-        carry(&self.cursors, &mut next.cursors, service)
-    }
-
-    /// The retry budget of route `prefix` from this registry (or a new one), recorded in `next`.
-    pub fn carry_budget(&self, next: &mut StateRegistry, prefix: &str) -> Arc<RetryBudget> {
-        carry(&self.budgets, &mut next.budgets, prefix)
-    }
-
-    /// Instances tracked here but not in `next`, with their state.
-    pub fn departed<'a>(&'a self, next: &'a StateRegistry) -> impl Iterator<Item = (&'a str, &'a Arc<InstanceState>)> {
-        self.instances.iter().filter(|(id, _)| !next.instances.contains_key(*id)).map(|(id, s)| (id.as_str(), s))
-    }
-
-    /// True when instance `id` is tracked.
-    pub fn contains(&self, id: &str) -> bool {
-        self.instances.contains_key(id)
-    }
-
-    /// Number of instances tracked.
-    pub fn instances(&self) -> usize {
-        self.instances.len()
-    }
-}
-
-fn carry<T: Default>(old: &HashMap<String, Arc<T>>, next: &mut HashMap<String, Arc<T>>, key: &str) -> Arc<T> {
-    if let Some(found) = next.get(key) {
-        return Arc::clone(found);
-    }
-    let value = old.get(key).cloned().unwrap_or_default();
-    next.insert(key.to_string(), Arc::clone(&value));
-    value
 }
 
 #[cfg(test)]

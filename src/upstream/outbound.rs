@@ -19,11 +19,21 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::error::ProxyError;
 use super::idle::IdleTimer;
 
 /// Error type of a streamed body.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a request body was refused before or while it was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body over the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("malformed request body: {0}")]
+    Malformed(String),
+    #[error("request body not received in time")]
+    Timeout,
+}
 
 /// A streamed body went over the route's limit.
 #[derive(Debug, thiserror::Error)]
@@ -61,10 +71,10 @@ pub struct FaultFlag(Arc<AtomicU8>);
 
 impl FaultFlag {
     /// The client's fault that cut the body, as the error to answer with.
-    pub fn error(&self, limit: Option<u64>) -> Option<ProxyError> {
+    pub fn error(&self, limit: Option<u64>) -> Option<BodyError> {
         match self.0.load(Ordering::Relaxed) {
-            OVER_LIMIT => Some(ProxyError::TooLarge { limit: limit.unwrap_or(u64::MAX) }),
-            STALLED => Some(ProxyError::BodyTimeout),
+            OVER_LIMIT => Some(BodyError::TooLarge { limit: limit.unwrap_or(u64::MAX) }),
+            STALLED => Some(BodyError::Timeout),
             _ => None,
         }
     }
@@ -85,10 +95,10 @@ pub struct BodyLimits {
 
 impl Outbound {
     /// Reads up to `limits.buffer` bytes of `body`, within its time limits and size limit.
-    pub async fn read(headers: &HeaderMap, mut body: Incoming, limits: BodyLimits) -> Result<Outbound, ProxyError> {
+    pub async fn read(headers: &HeaderMap, mut body: Incoming, limits: BodyLimits) -> Result<Outbound, BodyError> {
         let (buffer, limit) = (limits.buffer, limits.max.unwrap_or(u64::MAX));
         if declared_length(headers).is_some_and(|n| n > limit) {
-            return Err(ProxyError::TooLarge { limit });
+            return Err(BodyError::TooLarge { limit });
         }
         if body.is_end_stream() {
             return Ok(Outbound::Full(None));
@@ -103,15 +113,15 @@ impl Outbound {
                             head.extend_from_slice(data);
                         }
                     }
-                    Some(Err(e)) => return Err(ProxyError::BadBody(e.to_string())),
+                    Some(Err(e)) => return Err(BodyError::Malformed(e.to_string())),
                 }
                 if head.len() as u64 > limit {
-                    return Err(ProxyError::TooLarge { limit });
+                    return Err(BodyError::TooLarge { limit });
                 }
             }
             Ok(false)
         };
-        let complete = tokio::time::timeout(limits.total, read).await.map_err(|_| ProxyError::BodyTimeout)??;
+        let complete = tokio::time::timeout(limits.total, read).await.map_err(|_| BodyError::Timeout)??;
         let head = (!head.is_empty()).then(|| head.freeze());
         if complete {
             return Ok(Outbound::Full(head));
@@ -142,15 +152,15 @@ impl Outbound {
 async fn next_frame(
     body: &mut Incoming,
     idle: Duration,
-) -> Result<Option<Result<Frame<Bytes>, hyper::Error>>, ProxyError> {
+) -> Result<Option<Result<Frame<Bytes>, hyper::Error>>, BodyError> {
     if idle.is_zero() {
         return Ok(body.frame().await);
     }
-    tokio::time::timeout(idle, body.frame()).await.map_err(|_| ProxyError::BodyTimeout)
+    tokio::time::timeout(idle, body.frame()).await.map_err(|_| BodyError::Timeout)
 }
 
 /// The `Content-Length` a message declares, if it is a number.
-pub(super) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 

@@ -13,6 +13,11 @@ use super::*;
 /// An instance that answers `ok` and counts the connections it accepted;
 /// with `close`, every response ends its connection.
 async fn instance(close: bool) -> (Authority, Arc<AtomicUsize>) {
+    instance_saying(close, None).await
+}
+
+/// Like [`instance`], every answer carrying `Keep-Alive: <keep_alive>` if given.
+async fn instance_saying(close: bool, keep_alive: Option<&'static str>) -> (Authority, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let authority: Authority = listener.local_addr().expect("addr").to_string().parse().expect("authority");
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -20,8 +25,13 @@ async fn instance(close: bool) -> (Authority, Arc<AtomicUsize>) {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             count.fetch_add(1, Ordering::SeqCst);
-            let service =
-                service_fn(|_req| async { Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from("ok")))) });
+            let service = service_fn(move |_req| async move {
+                let mut response = http::Response::new(Full::new(Bytes::from("ok")));
+                if let Some(value) = keep_alive {
+                    response.headers_mut().insert("keep-alive", http::HeaderValue::from_static(value));
+                }
+                Ok::<_, Infallible>(response)
+            });
             let server = hyper::server::conn::http1::Builder::new()
                 .keep_alive(!close)
                 .serve_connection(TokioIo::new(stream), service);
@@ -145,26 +155,10 @@ fn the_keep_alive_timeout_is_read_from_the_header() {
     assert_eq!(keep_alive_timeout(&headers), None);
 }
 
-/// An instance that says it closes idle connections after 5 s, as Node.js does.
-async fn node_like_instance() -> Authority {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let authority: Authority = listener.local_addr().expect("addr").to_string().parse().expect("authority");
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let service = service_fn(|_req| async {
-                let mut response = http::Response::new(Full::new(Bytes::from("ok")));
-                response.headers_mut().insert("keep-alive", http::HeaderValue::from_static("timeout=5"));
-                Ok::<_, Infallible>(response)
-            });
-            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service));
-        }
-    });
-    authority
-}
-
 #[tokio::test]
 async fn an_idle_connection_is_given_up_before_the_instance_closes_it() {
-    let authority = node_like_instance().await;
+    // Says it closes idle connections after 5 s, as Node.js does.
+    let (authority, _) = instance_saying(false, Some("timeout=5")).await;
     let idle = Idle::default();
     let (_, conn) =
         fetch(connect(&authority, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect"), &authority)

@@ -6,16 +6,16 @@
 //! channel, the response comes back over another, and one more task is spawned
 //! per request to put the connection back. Here the request's own task polls
 //! the connection: first while it waits for the response head, then from the
-//! response body ([`super::body::UpstreamBody`]) until the last byte, after
+//! response body ([`crate::proxy::UpstreamBody`]) until the last byte, after
 //! which the connection goes back to its instance's idle queue. A proxied
 //! request so costs no extra task, channel or wake-up of another thread.
 //!
 //! Idle connections wait in a lock-free queue on the instance's
-//! [`InstanceState`](crate::balance::InstanceState), one per proxy thread, so
-//! they follow the instance across snapshot swaps and close when it leaves,
-//! and each thread reuses the connections its own runtime drives. Nothing polls an
+//! [`Endpoint`](super::Endpoint), one per proxy thread, so they follow the
+//! instance across snapshot swaps and close when it leaves, and each thread
+//! reuses the connections its own runtime drives. Nothing polls an
 //! idle connection: one the instance closed is noticed when it is taken (it
-//! is then dropped and the next one tried) or by [`sweep`].
+//! is then dropped and the next one tried) or by the periodic sweep ([`Idle::sweep`]).
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -32,11 +32,9 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::idle::{IdleTimer, Stalled};
 use super::outbound::Outbound;
-use crate::snapshot::Shared;
 
 /// Idle connections kept per instance and proxy thread; more are closed.
 pub const MAX_IDLE_PER_INSTANCE: usize = 512;
@@ -185,7 +183,7 @@ impl Connection {
 }
 
 /// The `timeout` of a `Keep-Alive` header (`timeout=5, max=100`), if any.
-pub fn keep_alive_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+fn keep_alive_timeout(headers: &http::HeaderMap) -> Option<Duration> {
     let value = headers.get(&KEEP_ALIVE)?.to_str().ok()?;
     let timeout = value.split(',').find_map(|p| p.trim().strip_prefix("timeout="))?;
     timeout.trim().parse::<u64>().ok().map(Duration::from_secs)
@@ -228,7 +226,7 @@ thread_local! {
     static SLOT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// Makes this thread use idle queue `slot` (threads beyond [`SLOTS`] share).
+/// Makes this thread use idle queue `slot` (threads beyond `SLOTS` share).
 /// Threads that never call it share slot 0.
 pub fn set_thread_slot(slot: usize) {
     SLOT.with(|s| s.set(slot % SLOTS));
@@ -326,27 +324,6 @@ impl Slot {
         let conn = self.queue.pop()?;
         self.len.fetch_sub(1, Ordering::Relaxed);
         Some(conn)
-    }
-}
-
-/// Every `max_age / 2` (at least each second), closes the idle connections of
-/// the current snapshot's instances (draining ones too) that have been idle
-/// `max_age` or that their instance closed, until `stop`. (An instance that
-/// has left and has nothing in flight is dropped from the next snapshot, and
-/// its idle connections close with it.)
-pub async fn sweep(snapshot: Shared, max_age: Duration, stop: CancellationToken) {
-    let mut ticker = tokio::time::interval((max_age / 2).max(Duration::from_secs(1)));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.cancelled() => return,
-        }
-        let current = snapshot.load();
-        let serving = current.routes().into_iter().flat_map(|r| r.upstream.endpoints.iter().map(|e| &e.state));
-        for state in serving.chain(current.draining.iter().map(|d| &d.state)) {
-            state.connections.sweep(max_age);
-        }
     }
 }
 

@@ -1,0 +1,74 @@
+//! How discovery talks to Consul: the agent's address and token, the
+//! blocking-query pacing, and TLS to the agent. Filled in by the
+//! configuration (flags, environment, TOML); owned here, where it is used.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How discovery talks to Consul.
+#[derive(Debug, Clone)]
+pub struct ConsulSettings {
+    /// Base URL of the agent's HTTP API.
+    pub address: String,
+    /// ACL token sent as `X-Consul-Token`.
+    pub token: Option<String>,
+    /// The datacenter to read (`dc=`); `None`: the agent's own.
+    pub datacenter: Option<String>,
+    /// How the agent's HTTPS API is trusted, and how Portico proves itself to it.
+    pub tls: ConsulTls,
+    /// `wait` sent with blocking queries.
+    pub wait: Duration,
+    /// Sustained blocking-query rate per watch (requests per second).
+    pub rate: f64,
+    /// Requests a watch may make back to back before the rate applies.
+    pub burst: u32,
+    /// First retry delay after a failed query; doubles up to `backoff_max`.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// Bursts of updates closer than this are folded into one snapshot.
+    pub coalesce: Duration,
+    /// After Consul's state is reset, routes and instances it no longer
+    /// reports are kept this long while it refills (zero: never).
+    pub reset_grace: Duration,
+}
+
+/// TLS to the Consul agent, with Consul's own names (`CONSUL_CACERT`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsulTls {
+    /// PEM file of CA certificates; with `ca_path` unset too, the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Directory of PEM CA certificates.
+    pub ca_path: Option<PathBuf>,
+    /// Client certificate and key, for an agent with `verify_incoming`.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// The name the agent's certificate must carry, when not the address's host.
+    pub server_name: Option<String>,
+    /// False: any certificate is accepted (`CONSUL_HTTP_SSL_VERIFY=false`; testing only).
+    pub verify: bool,
+}
+
+impl Default for ConsulTls {
+    fn default() -> Self {
+        ConsulTls { ca_file: None, ca_path: None, client_cert: None, client_key: None, server_name: None, verify: true }
+    }
+}
+
+impl Default for ConsulSettings {
+    fn default() -> Self {
+        ConsulSettings {
+            address: "http://127.0.0.1:8500".into(),
+            token: None,
+            datacenter: None,
+            tls: ConsulTls::default(),
+            wait: Duration::from_secs(300),
+            rate: 20.0,
+            burst: 20,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(10),
+            coalesce: Duration::from_millis(5),
+            reset_grace: Duration::from_secs(15),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! A route's options, one type whichever way the route was declared: the
+//! `portico.*` tags of a service and the `[[route]]` tables of the TOML file
+//! both name options with the same keys and values (`rate-limit` =
+//! `rate_limit`), and both go through [`OptionsBuilder::set`], so an option
+//! means the same thing and is checked the same way everywhere.
+
+use std::time::Duration;
+
+use crate::balance::Policy;
+use crate::routing::encoded::EncodedChars;
+
+/// Options that apply to every route a service declares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouteOptions {
+    /// Remove the matched prefix from the forwarded path.
+    pub strip_prefix: bool,
+    /// How an instance is picked.
+    pub policy: Policy,
+    /// Largest request body accepted on this route (413 over it).
+    pub max_body: Option<u64>,
+    /// Credentials this route requires.
+    pub auth: Option<AuthScheme>,
+    /// Requests per client this route allows.
+    pub rate: Option<RateSpec>,
+    /// Response caching for GET and HEAD.
+    pub cache: Option<CacheSpec>,
+    /// Encoded characters (`%2F`, `%3B`, ...) accepted in this route's paths.
+    pub allow_encoded: EncodedChars,
+}
+
+impl RouteOptions {
+    /// True when any edge policy (auth, rate limit, cache) applies.
+    pub fn has_policies(&self) -> bool {
+        self.auth.is_some() || self.rate.is_some() || self.cache.is_some()
+    }
+}
+
+/// Which credentials a route accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// `Authorization: Bearer <JWT>`.
+    Jwt,
+    /// The API-key header.
+    ApiKey,
+    /// Either.
+    Any,
+}
+
+impl AuthScheme {
+    /// The name used in tags and config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthScheme::Jwt => "jwt",
+            AuthScheme::ApiKey => "api-key",
+            AuthScheme::Any => "any",
+        }
+    }
+}
+
+impl std::str::FromStr for AuthScheme {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "jwt" => Ok(AuthScheme::Jwt),
+            "api-key" | "apikey" => Ok(AuthScheme::ApiKey),
+            "any" => Ok(AuthScheme::Any),
+            _ => Err(format!("expected jwt, api-key or any, got {value:?}")),
+        }
+    }
+}
+
+/// `count` requests per `period` per client, with bursts up to `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RateSpec {
+    pub count: u32,
+    pub period: Duration,
+    pub burst: u32,
+}
+
+impl RateSpec {
+    /// Parses `N/s`, `N/m` or `N/h` (also `N/sec`, `N/min`, `N/hour`); burst defaults to N.
+    pub fn parse(value: &str) -> Result<RateSpec, String> {
+        let bad = || format!("expected N/s, N/m or N/h with N > 0, got {value:?}");
+        let (count, unit) = value.split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        let period = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            _ => return Err(bad()),
+        };
+        if count == 0 {
+            return Err(bad());
+        }
+        Ok(RateSpec { count, period, burst: count })
+    }
+}
+
+/// Caching on a route; `default_ttl` applies to responses that name no freshness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheSpec {
+    pub default_ttl: Duration,
+}
+
+/// Parses `true`, `false` or a duration (`30s`): the cache option of tags and config.
+pub fn parse_cache(value: &str) -> Result<Option<CacheSpec>, String> {
+    match parse_bool(value) {
+        Ok(true) => Ok(Some(CacheSpec::default())),
+        Ok(false) => Ok(None),
+        Err(_) => humantime::parse_duration(value)
+            .map(|default_ttl| Some(CacheSpec { default_ttl }))
+            .map_err(|_| format!("expected true, false or a duration such as 30s, got {value:?}")),
+    }
+}
+
+/// Builds [`RouteOptions`] one `key = value` at a time; `rate-burst` may come
+/// before or after `rate-limit`.
+#[derive(Debug, Default)]
+pub struct OptionsBuilder {
+    options: RouteOptions,
+    burst: Option<u32>,
+}
+
+impl OptionsBuilder {
+    /// Sets option `key` (tag spelling, `-` or `_` alike) from `value`.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let o = &mut self.options;
+        match key.replace('_', "-").as_str() {
+            "strip-prefix" => o.strip_prefix = parse_bool(value)?,
+            "lb" => o.policy = value.parse::<Policy>()?,
+            "max-body" => {
+                o.max_body = Some(value.parse().map_err(|_| format!("expected a number of bytes, got {value:?}"))?)
+            }
+            "auth" => o.auth = Some(value.parse::<AuthScheme>()?),
+            "rate-limit" => o.rate = Some(RateSpec::parse(value)?),
+            "rate-burst" => {
+                self.burst =
+                    Some(value.parse::<u32>().ok().filter(|n| *n > 0).ok_or(format!("expected N > 0, got {value:?}"))?)
+            }
+            "cache" => o.cache = parse_cache(value)?,
+            "allow-encoded" => o.allow_encoded = EncodedChars::union(o.allow_encoded, EncodedChars::parse(value)?),
+            other => return Err(format!("unknown option {other:?}")),
+        }
+        Ok(())
+    }
+
+    /// The options, with the burst applied to the rate limit.
+    pub fn finish(mut self) -> RouteOptions {
+        if let (Some(rate), Some(burst)) = (self.options.rate.as_mut(), self.burst) {
+            rate.burst = burst;
+        }
+        self.options
+    }
+}
+
+pub fn parse_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("expected true or false, got {value:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;
