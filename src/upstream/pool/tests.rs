@@ -67,6 +67,15 @@ async fn fetch(conn: Box<Connection>, authority: &Authority) -> (String, Box<Con
 
 const AGE: Duration = Duration::from_secs(30);
 
+/// An idle queue holding one connection to `authority` after one exchange.
+async fn one_idle(authority: &Authority) -> Idle {
+    let idle = Idle::default();
+    let conn = connect(authority, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect");
+    let (_, conn) = fetch(conn, authority).await;
+    idle.put(conn);
+    idle
+}
+
 async fn take_or_connect(idle: &Idle, authority: &Authority) -> Box<Connection> {
     match idle.take(authority, AGE) {
         Some(conn) => conn,
@@ -119,11 +128,7 @@ async fn a_connection_is_only_taken_for_its_own_address() {
 #[tokio::test]
 async fn idle_connections_close_after_their_age() {
     let (authority, _) = instance(false).await;
-    let idle = Idle::default();
-    let (_, conn) =
-        fetch(connect(&authority, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect"), &authority)
-            .await;
-    idle.put(conn);
+    let idle = one_idle(&authority).await;
     tokio::time::pause();
     tokio::time::advance(AGE - Duration::from_secs(1)).await;
     idle.sweep(AGE);
@@ -159,11 +164,7 @@ fn the_keep_alive_timeout_is_read_from_the_header() {
 async fn an_idle_connection_is_given_up_before_the_instance_closes_it() {
     // Says it closes idle connections after 5 s, as Node.js does.
     let (authority, _) = instance_saying(false, Some("timeout=5")).await;
-    let idle = Idle::default();
-    let (_, conn) =
-        fetch(connect(&authority, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect"), &authority)
-            .await;
-    idle.put(conn);
+    let idle = one_idle(&authority).await;
     tokio::time::pause();
     tokio::time::advance(Duration::from_millis(3900)).await;
     let conn = idle.take(&authority, AGE).expect("idle 3.9 s of the instance's 5: still used");
