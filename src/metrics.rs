@@ -128,6 +128,27 @@ impl Default for Metrics {
     }
 }
 
+// The label sets of each family, one builder each: a series is removed with
+// exactly the labels it was created with.
+
+fn route_labels(route: &str) -> Labels {
+    vec![("route", route.to_string())]
+}
+
+fn error_labels(route: &str, kind: &str) -> Labels {
+    vec![("route", route.to_string()), ("kind", kind.to_string())]
+}
+
+fn edge_labels(route: &str, (policy, outcome): (&str, &str)) -> Labels {
+    vec![("route", route.to_string()), ("policy", policy.to_string()), ("outcome", outcome.to_string())]
+}
+
+fn with_class(instance: &Labels, class: &str) -> Labels {
+    let mut labels = instance.clone();
+    labels.push(("class", class.to_string()));
+    labels
+}
+
 /// The labels of one instance's series on one route.
 pub fn labels(route: &str, node: &str, instance: &str) -> Labels {
     vec![("route", route.to_string()), ("instance", instance.to_string()), ("node", node.to_string())]
@@ -148,32 +169,24 @@ impl Metrics {
             live.extend(instances.iter().map(|(node, id)| labels(route, node, id)));
         }
         let classes = |node: &str, instance: &str| -> [Counter; 5] {
-            CLASSES.map(|class| {
-                let mut l = labels(route, node, instance);
-                l.push(("class", class.to_string()));
-                self.requests.get_or_create(&l).clone()
-            })
+            let instance = labels(route, node, instance);
+            CLASSES.map(|class| self.requests.get_or_create(&with_class(&instance, class)).clone())
         };
-        let errors = ERROR_KINDS.map(|kind| {
-            self.upstream_errors.get_or_create(&vec![("route", route.to_string()), ("kind", kind.to_string())]).clone()
-        });
+        let errors = ERROR_KINDS.map(|kind| self.upstream_errors.get_or_create(&error_labels(route, kind)).clone());
         RouteMetrics {
-            latency: self.latency.get_or_create(&vec![("route", route.to_string())]).clone(),
+            latency: self.latency.get_or_create(&route_labels(route)).clone(),
             by_instance: instances.iter().map(|(node, id)| classes(node, id)).collect(),
             no_instance: classes("", "none"),
             errors,
-            retries: self.retries.get_or_create(&vec![("route", route.to_string())]).clone(),
-            ejections: self.ejections.get_or_create(&vec![("route", route.to_string())]).clone(),
+            retries: self.retries.get_or_create(&route_labels(route)).clone(),
+            ejections: self.ejections.get_or_create(&route_labels(route)).clone(),
             edge: None,
         }
     }
 
     /// Edge-policy counters for `route` (only routes with policies get them).
     pub fn edge(&self, route: &str) -> Box<[Counter; 7]> {
-        Box::new(EDGE_LABELS.map(|(policy, outcome)| {
-            let labels = vec![("route", route.to_string()), ("policy", policy.into()), ("outcome", outcome.into())];
-            self.edge.get_or_create(&labels).clone()
-        }))
+        Box::new(EDGE_LABELS.map(|decision| self.edge.get_or_create(&edge_labels(route, decision)).clone()))
     }
 
     /// Drops the series of routes and instances that left, once a snapshot
@@ -191,9 +204,7 @@ impl Metrics {
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         for gone in live.difference(&now) {
             for class in CLASSES {
-                let mut l = gone.clone();
-                l.push(("class", class.to_string()));
-                self.requests.remove(&l);
+                self.requests.remove(&with_class(gone, class));
             }
         }
         let routes_now: HashSet<&str> = now.iter().map(|l| l[0].1.as_str()).collect();
@@ -207,16 +218,15 @@ impl Metrics {
 
     /// Removes every per-route series of `route`.
     fn forget_route(&self, route: &str) {
-        let by_route = vec![("route", route.to_string())];
+        let by_route = route_labels(route);
         self.latency.remove(&by_route);
         self.retries.remove(&by_route);
         self.ejections.remove(&by_route);
         for kind in ERROR_KINDS {
-            self.upstream_errors.remove(&vec![("route", route.to_string()), ("kind", kind.to_string())]);
+            self.upstream_errors.remove(&error_labels(route, kind));
         }
-        for (policy, outcome) in EDGE_LABELS {
-            let labels = vec![("route", route.to_string()), ("policy", policy.into()), ("outcome", outcome.into())];
-            self.edge.remove(&labels);
+        for decision in EDGE_LABELS {
+            self.edge.remove(&edge_labels(route, decision));
         }
     }
 

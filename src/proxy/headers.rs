@@ -128,13 +128,19 @@ impl RequestIds {
 mod tests;
 
 /// A `308` to the same host and path over HTTPS on `port`, for a plain-HTTP
-/// listener that only redirects. No `Host` → 400.
+/// listener that only redirects. No `Host` → 400; a `Host` the gateway would
+/// refuse ([`super::validate::valid_host`]) → 400, never a `Location` built from it.
 pub fn redirect_to_https<B>(request: &http::Request<B>, port: u16) -> http::Response<super::ProxyBody> {
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or(request.uri().host());
-    let Some(host) = host.map(strip_port).filter(|h| !h.is_empty()) else {
+    let Some(host) = host.filter(|h| !h.is_empty()) else {
         let body = serde_json::json!({"error": "a Host header is required", "status": 400});
         return crate::server::json_response(http::StatusCode::BAD_REQUEST, &body);
     };
+    if !super::validate::valid_host(host.as_bytes()) {
+        let body = serde_json::json!({"error": "bad Host header", "status": 400});
+        return crate::server::json_response(http::StatusCode::BAD_REQUEST, &body);
+    }
+    let host = strip_port(host);
     let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let location =
         if port == 443 { format!("https://{host}{target}") } else { format!("https://{host}:{port}{target}") };

@@ -73,3 +73,16 @@ fn request_ids_are_kept_or_made() {
     bad.insert("x-request-id", HeaderValue::from_static(""));
     assert_ne!(ids.ensure(&mut bad), "");
 }
+
+#[test]
+fn the_https_redirect_keeps_the_host_and_refuses_one_the_gateway_would_refuse() {
+    let request = |host: &str| http::Request::get("/shop?x=1").header("host", host).body(()).expect("request");
+    let moved = redirect_to_https(&request("shop.example:8080"), 8443);
+    assert_eq!(moved.status(), http::StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(moved.headers()["location"], "https://shop.example:8443/shop?x=1");
+    for bad in ["user@evil.example", "evil.example/x", "a b"] {
+        let refused = redirect_to_https(&request(bad), 8443);
+        assert_eq!(refused.status(), http::StatusCode::BAD_REQUEST, "{bad}");
+        assert!(!refused.headers().contains_key("location"), "{bad}");
+    }
+}
