@@ -99,22 +99,26 @@ impl<S: Source> Watch<S> {
     }
 
     async fn fail(&mut self, error: Error) {
-        let delay = self.backoff.next_delay();
+        let next = self.backoff.next_delay();
+        if let Error::Blind(_) = error {
+            self.status.set_filtered(true);
+        }
         if let Error::Denied { .. } | Error::Blind(_) = error {
-            if let Error::Blind(_) = error {
-                self.status.set_filtered(true);
-            }
             // A refused token will not be accepted a moment later: wait the
             // longest backoff straight away instead of hammering the agent.
             let delay = self.backoff.longest();
             tracing::error!(watch = %self.name, %error, retry_in = ?delay, "consul refused the ACL token; keeping the routes in force");
             self.status.denied(&error.to_string());
-            self.index = 0;
-            tokio::time::sleep(delay).await;
-            return;
+            self.wait(delay).await;
+        } else {
+            tracing::warn!(watch = %self.name, %error, retry_in = ?next, "consul query failed");
+            self.status.failed(&error.to_string());
+            self.wait(next).await;
         }
-        tracing::warn!(watch = %self.name, %error, retry_in = ?delay, "consul query failed");
-        self.status.failed(&error.to_string());
+    }
+
+    /// Waits before the next query, which starts from scratch (index 0).
+    async fn wait(&mut self, delay: std::time::Duration) {
         self.index = 0;
         tokio::time::sleep(delay).await;
     }
