@@ -29,11 +29,11 @@ fn module_of(src: &Path, file: &Path) -> String {
     first.unwrap_or_default().trim_end_matches(".rs").to_string()
 }
 
-/// The code of a file without comments and without its `#[cfg(test)]` tail.
+/// The code of a file without comments and without its test module (an
+/// item-level `#[cfg(test)]` elsewhere in the file does not end the scan).
 fn code_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines()
-        .take_while(|l| !l.trim_start().starts_with("#[cfg(test)]"))
-        .filter(|l| !l.trim_start().starts_with("//"))
+    let test_module = |l: &str| matches!(l.trim(), "mod tests;" | "mod tests {");
+    text.lines().take_while(move |l| !test_module(l)).filter(|l| !l.trim_start().starts_with("//"))
 }
 
 fn graph() -> Graph {
