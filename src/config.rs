@@ -59,6 +59,9 @@ pub struct Cli {
     /// Consul datacenter to read (dc=) [default: the agent's own]
     #[arg(long, env = "PORTICO_CONSUL_DATACENTER")]
     pub consul_datacenter: Option<String>,
+    /// Most connections to the Consul agent (it allows 200 per client address by default) [default: 100]
+    #[arg(long, env = "PORTICO_CONSUL_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(5..))]
+    pub consul_max_connections: Option<u32>,
     /// Talk to the agent over HTTPS (as an https:// address does)
     #[arg(long, env = "CONSUL_HTTP_SSL", value_parser = clap::builder::BoolishValueParser::new())]
     pub consul_ssl: Option<bool>,
@@ -200,6 +203,9 @@ fn merge_consul(consul: &mut ConsulSettings, cli: &Cli, file: ConsulFileExtras) 
     }
     if let Some(dc) = &cli.consul_datacenter {
         consul.datacenter = Some(dc.clone()).filter(|d| !d.is_empty());
+    }
+    if let Some(max) = cli.consul_max_connections {
+        consul.max_connections = max as usize;
     }
     let tls = &mut consul.tls;
     let paths = [

@@ -9,6 +9,12 @@ use portico::{Config, Listeners};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc rather than the system allocator: with ten thousand routed
+/// services it hands freed memory back sooner and fragments less, for about a
+/// quarter less resident memory (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

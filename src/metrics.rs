@@ -1,15 +1,16 @@
 //! Prometheus metrics, served on the admin listener's `/metrics`.
 //!
-//! The request path never hashes a label set: the counters and histogram a
-//! request touches are handles ([`RouteMetrics`]) created when the snapshot
-//! is built. Gauges that describe state (in-flight, watch indices, staleness,
+//! The request path hashes a label set at most once per series and snapshot:
+//! the counters and histogram a request touches are handles
+//! ([`RouteMetrics`]) that a route's first request of each kind creates and
+//! keeps, so ten thousand routes that carry no traffic cost no series. Gauges that describe state (in-flight, watch indices, staleness,
 //! snapshot size) are read at scrape time by a collector that the caller
 //! registers ([`Metrics::with_collector`]; the admin listener's reads the
 //! snapshot and the watches), so they cost the request path nothing, and this
 //! module depends on nothing else in the crate.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
@@ -38,23 +39,38 @@ pub enum UpstreamErrorKind {
 
 const ERROR_KINDS: [&str; 3] = ["connect", "failed", "timeout"];
 
-/// The handles one route's requests touch.
-#[derive(Debug, Clone)]
+/// The handles one route's requests touch, each created on first use.
+#[derive(Debug)]
 pub struct RouteMetrics {
-    /// Request duration (until the response body ended).
-    pub latency: Latency,
-    /// Per endpoint (same order as the upstream's), per status class.
-    pub by_instance: Box<[[Counter; 5]]>,
+    route: Box<str>,
+    families: Arc<Families>,
+    /// (node, ID) of each endpoint, in the upstream's order.
+    endpoints: Box<[(Box<str>, Box<str>)]>,
+    /// Per endpoint, per status class.
+    by_instance: Box<[OnceLock<[Counter; 5]>]>,
     /// Requests answered without an instance (503 no instance), per class.
-    pub no_instance: [Counter; 5],
+    no_instance: OnceLock<[Counter; 5]>,
+    /// Request duration (until the response body ended).
+    latency: OnceLock<Latency>,
     /// Upstream failures by kind.
-    pub errors: [Counter; 3],
+    errors: OnceLock<[Counter; 3]>,
     /// Attempts sent again to another instance.
-    pub retries: Counter,
+    retries: OnceLock<Counter>,
     /// Instances ejected by passive outlier detection.
-    pub ejections: Counter,
+    ejections: OnceLock<Counter>,
     /// Edge-policy outcomes, for routes with policies (in [`EdgeOutcome`] order).
     pub edge: Option<Box<[Counter; 7]>>,
+}
+
+/// The per-route families, shared by every route's handles.
+#[derive(Debug, Default)]
+struct Families {
+    requests: Family<Labels, Counter>,
+    latency: Family<Labels, Latency>,
+    upstream_errors: Family<Labels, Counter>,
+    retries: Family<Labels, Counter>,
+    ejections: Family<Labels, Counter>,
+    edge: Family<Labels, Counter>,
 }
 
 /// What an edge policy decided for one request.
@@ -82,12 +98,7 @@ const EDGE_LABELS: [(&str, &str); 7] = [
 /// Every metric Portico exports.
 pub struct Metrics {
     registry: Registry,
-    requests: Family<Labels, Counter>,
-    latency: Family<Labels, Latency>,
-    upstream_errors: Family<Labels, Counter>,
-    retries: Family<Labels, Counter>,
-    ejections: Family<Labels, Counter>,
-    edge: Family<Labels, Counter>,
+    families: Arc<Families>,
     propagation: Histogram,
     /// Label sets of per-route series in the current snapshot, to drop departed ones.
     live: Mutex<HashSet<Labels>>,
@@ -96,35 +107,20 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("portico");
-        let requests = Family::<Labels, Counter>::default();
-        let latency = Family::<Labels, Latency>::default();
-        let upstream_errors = Family::<Labels, Counter>::default();
-        let retries = Family::<Labels, Counter>::default();
-        let ejections = Family::<Labels, Counter>::default();
-        let edge = Family::<Labels, Counter>::default();
+        let f = Families::default();
         let propagation = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
-        registry.register("requests", "Requests by route, instance and status class", requests.clone());
-        registry.register("request_duration_seconds", "Request duration by route", latency.clone());
-        registry.register("upstream_errors", "Upstream failures by route and kind", upstream_errors.clone());
-        registry.register("retries", "Attempts sent again to another instance, by route", retries.clone());
-        registry.register("ejections", "Instances ejected by outlier detection, by route", ejections.clone());
-        registry.register("edge_decisions", "Edge-policy outcomes by route, policy and outcome", edge.clone());
+        registry.register("requests", "Requests by route, instance and status class", f.requests.clone());
+        registry.register("request_duration_seconds", "Request duration by route", f.latency.clone());
+        registry.register("upstream_errors", "Upstream failures by route and kind", f.upstream_errors.clone());
+        registry.register("retries", "Attempts sent again to another instance, by route", f.retries.clone());
+        registry.register("ejections", "Instances ejected by outlier detection, by route", f.ejections.clone());
+        registry.register("edge_decisions", "Edge-policy outcomes by route, policy and outcome", f.edge.clone());
         registry.register(
             "snapshot_propagation_seconds",
             "Time from a Consul update to the snapshot swap",
             propagation.clone(),
         );
-        Metrics {
-            registry,
-            requests,
-            latency,
-            upstream_errors,
-            retries,
-            ejections,
-            edge,
-            propagation,
-            live: Mutex::default(),
-        }
+        Metrics { registry, families: Arc::new(f), propagation, live: Mutex::default() }
     }
 }
 
@@ -161,32 +157,32 @@ impl Metrics {
         self
     }
 
-    /// Handles for a route with these endpoints, as (node, ID).
+    /// Handles for a route with these endpoints, as (node, ID); its series
+    /// appear when they are first used.
     pub fn route(&self, route: &str, instances: &[(&str, &str)]) -> RouteMetrics {
         {
             let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
             live.insert(labels(route, "", "none"));
             live.extend(instances.iter().map(|(node, id)| labels(route, node, id)));
         }
-        let classes = |node: &str, instance: &str| -> [Counter; 5] {
-            let instance = labels(route, node, instance);
-            CLASSES.map(|class| self.requests.get_or_create(&with_class(&instance, class)).clone())
-        };
-        let errors = ERROR_KINDS.map(|kind| self.upstream_errors.get_or_create(&error_labels(route, kind)).clone());
         RouteMetrics {
-            latency: self.latency.get_or_create(&route_labels(route)).clone(),
-            by_instance: instances.iter().map(|(node, id)| classes(node, id)).collect(),
-            no_instance: classes("", "none"),
-            errors,
-            retries: self.retries.get_or_create(&route_labels(route)).clone(),
-            ejections: self.ejections.get_or_create(&route_labels(route)).clone(),
+            route: route.into(),
+            families: Arc::clone(&self.families),
+            endpoints: instances.iter().map(|(node, id)| (Box::from(*node), Box::from(*id))).collect(),
+            by_instance: instances.iter().map(|_| OnceLock::new()).collect(),
+            no_instance: OnceLock::new(),
+            latency: OnceLock::new(),
+            errors: OnceLock::new(),
+            retries: OnceLock::new(),
+            ejections: OnceLock::new(),
             edge: None,
         }
     }
 
     /// Edge-policy counters for `route` (only routes with policies get them).
     pub fn edge(&self, route: &str) -> Box<[Counter; 7]> {
-        Box::new(EDGE_LABELS.map(|decision| self.edge.get_or_create(&edge_labels(route, decision)).clone()))
+        let edge = &self.families.edge;
+        Box::new(EDGE_LABELS.map(|decision| edge.get_or_create(&edge_labels(route, decision)).clone()))
     }
 
     /// Drops the series of routes and instances that left, once a snapshot
@@ -204,7 +200,7 @@ impl Metrics {
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         for gone in live.difference(&now) {
             for class in CLASSES {
-                self.requests.remove(&with_class(gone, class));
+                self.families.requests.remove(&with_class(gone, class));
             }
         }
         let routes_now: HashSet<&str> = now.iter().map(|l| l[0].1.as_str()).collect();
@@ -218,15 +214,15 @@ impl Metrics {
 
     /// Removes every per-route series of `route`.
     fn forget_route(&self, route: &str) {
-        let by_route = route_labels(route);
-        self.latency.remove(&by_route);
-        self.retries.remove(&by_route);
-        self.ejections.remove(&by_route);
+        let (f, by_route) = (&self.families, route_labels(route));
+        f.latency.remove(&by_route);
+        f.retries.remove(&by_route);
+        f.ejections.remove(&by_route);
         for kind in ERROR_KINDS {
-            self.upstream_errors.remove(&error_labels(route, kind));
+            f.upstream_errors.remove(&error_labels(route, kind));
         }
         for decision in EDGE_LABELS {
-            self.edge.remove(&edge_labels(route, decision));
+            f.edge.remove(&edge_labels(route, decision));
         }
     }
 
@@ -247,17 +243,39 @@ impl Metrics {
 }
 
 impl RouteMetrics {
+    /// These handles with edge-policy counters (`None`: a route without policies).
+    pub fn with_edge(self, edge: Option<Box<[Counter; 7]>>) -> RouteMetrics {
+        RouteMetrics { edge, ..self }
+    }
+
     /// Counts a finished request on endpoint `index` (None: no instance) and its duration.
     pub fn record(&self, index: Option<usize>, status: u16, seconds: f64) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
-        let counters = index.and_then(|i| self.by_instance.get(i)).unwrap_or(&self.no_instance);
+        let counters = match index.and_then(|i| Some((self.by_instance.get(i)?, self.endpoints.get(i)?))) {
+            Some((cell, (node, id))) => cell.get_or_init(|| self.classes(node, id)),
+            None => self.no_instance.get_or_init(|| self.classes("", "none")),
+        };
         counters[class].inc();
-        self.latency.observe(seconds);
+        let latency = self.latency.get_or_init(|| self.families.latency.get_or_create(&self.by_route()).clone());
+        latency.observe(seconds);
     }
 
     /// Counts an upstream failure.
     pub fn upstream_error(&self, kind: UpstreamErrorKind) {
-        self.errors[kind as usize].inc();
+        let errors = self.errors.get_or_init(|| {
+            ERROR_KINDS.map(|k| self.families.upstream_errors.get_or_create(&error_labels(&self.route, k)).clone())
+        });
+        errors[kind as usize].inc();
+    }
+
+    /// Counts an attempt sent again to another instance.
+    pub fn retried(&self) {
+        self.retries.get_or_init(|| self.families.retries.get_or_create(&self.by_route()).clone()).inc();
+    }
+
+    /// Counts an instance ejected by outlier detection.
+    pub fn ejected(&self) {
+        self.ejections.get_or_init(|| self.families.ejections.get_or_create(&self.by_route()).clone()).inc();
     }
 
     /// Counts an edge-policy decision (a no-op on routes without policies).
@@ -265,6 +283,15 @@ impl RouteMetrics {
         if let Some(counters) = &self.edge {
             counters[outcome as usize].inc();
         }
+    }
+
+    fn by_route(&self) -> Labels {
+        route_labels(&self.route)
+    }
+
+    fn classes(&self, node: &str, id: &str) -> [Counter; 5] {
+        let instance = labels(&self.route, node, id);
+        CLASSES.map(|class| self.families.requests.get_or_create(&with_class(&instance, class)).clone())
     }
 }
 

@@ -155,9 +155,9 @@ struct ControlPlane {
 impl ControlPlane {
     /// Starts watching Consul and building snapshots.
     fn start(config: &Config, stop: CancellationToken) -> Result<ControlPlane, StartError> {
-        let client = Client::new(&config.consul)?;
-        let shared: Shared = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
         let statuses = Statuses::default();
+        let client = Client::counting(&config.consul, statuses.read_counter())?;
+        let shared: Shared = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
         let (tx, rx) = mpsc::channel(1024);
         let gauges = StateGauges { snapshot: shared.clone(), statuses: statuses.clone() };
         let metrics = Arc::new(Metrics::default().with_collector(Box::new(gauges)));

@@ -41,6 +41,7 @@ pub fn report(snapshot: &Snapshot, statuses: &Statuses, traffic: &TrafficView) -
         "generation": snapshot.generation,
         "synced": snapshot.synced,
         "staleness_seconds": statuses.staleness(),
+        "consul": statuses.budget(),
         "routes": routes,
         "draining": draining,
         "rejected": snapshot.rejected,

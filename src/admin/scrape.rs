@@ -74,6 +74,29 @@ impl StateGauges {
         }
         let help = "Consul queries by watch and result (ok, error, denied: the ACL token was refused)";
         write(encoder, "consul_requests", help, &requests)?;
+        let read = Counter::<u64, AtomicU64>::default();
+        read.inner().store(self.statuses.read_bytes(), Ordering::Relaxed);
+        write(encoder, "consul_read_bytes", "Body bytes read from the Consul agent", &read)?;
+        if let Some(budget) = self.statuses.budget() {
+            let gauges = [
+                ("consul_connections", "Connections to the Consul agent in use", budget.connections),
+                (
+                    "consul_connections_max",
+                    "Most connections Portico opens to the Consul agent",
+                    budget.max_connections,
+                ),
+                (
+                    "consul_feed_services",
+                    "Routed services followed through the shared feed on every check",
+                    budget.followed_by_feed,
+                ),
+            ];
+            for (name, help, value) in gauges {
+                let gauge = Gauge::<i64>::default();
+                gauge.set(value as i64);
+                write(encoder, name, help, &gauge)?;
+            }
+        }
         write(encoder, "consul_watch_index", "Last X-Consul-Index per watch", &index)?;
         let help = "1 when the watch's last reply was filtered by ACLs (the token cannot read everything)";
         write(encoder, "consul_acl_filtered", help, &filtered)

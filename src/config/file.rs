@@ -51,6 +51,9 @@ pub struct ConsulSection {
     pub client_key: Option<PathBuf>,
     pub tls_server_name: Option<String>,
     pub ssl_verify: Option<bool>,
+    pub max_connections: Option<usize>,
+    pub http2: Option<bool>,
+    pub resync: Option<String>,
     pub wait: Option<String>,
     pub rate: Option<f64>,
     pub burst: Option<u32>,
@@ -202,11 +205,22 @@ impl ConsulSection {
         if wait.is_zero() || wait > std::time::Duration::from_secs(600) {
             return Err(invalid("consul.wait", &format!("{wait:?}"), "must be between 1ms and 10m"));
         }
+        let max_connections = self.max_connections.unwrap_or(d.max_connections);
+        if max_connections < 5 {
+            return Err(invalid("consul.max_connections", &max_connections.to_string(), "must be at least 5"));
+        }
+        let resync = duration_or("consul.resync", &self.resync, d.resync)?;
+        if resync.is_zero() {
+            return Err(invalid("consul.resync", "0s", "must be above zero"));
+        }
         let settings = ConsulSettings {
             address: self.address.unwrap_or(d.address),
             token: self.token.filter(|t| !t.is_empty()),
             datacenter: self.datacenter.filter(|d| !d.is_empty()),
             tls,
+            max_connections,
+            http2: self.http2.unwrap_or(d.http2),
+            resync,
             wait,
             rate,
             burst,

@@ -16,6 +16,14 @@ pub struct ConsulSettings {
     pub datacenter: Option<String>,
     /// How the agent's HTTPS API is trusted, and how Portico proves itself to it.
     pub tls: ConsulTls,
+    /// Most connections discovery opens to the agent (which allows 200 per
+    /// client address by default); over HTTP/2 each carries many watches.
+    pub max_connections: usize,
+    /// Speak HTTP/2 to an HTTPS agent (false: HTTP/1.1, a connection per watch).
+    pub http2: bool,
+    /// Services past the connection budget are re-read in full this often
+    /// when the catalog changed, for what their checks do not show.
+    pub resync: Duration,
     /// `wait` sent with blocking queries.
     pub wait: Duration,
     /// Sustained blocking-query rate per watch (requests per second).
@@ -62,6 +70,9 @@ impl Default for ConsulSettings {
             token: None,
             datacenter: None,
             tls: ConsulTls::default(),
+            max_connections: 100,
+            http2: true,
+            resync: Duration::from_secs(60),
             wait: Duration::from_secs(300),
             rate: 20.0,
             burst: 20,

@@ -17,10 +17,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::ConsulTls;
-use super::Error;
+use super::{Error, Transport};
 
-/// The rustls client configuration for an agent's HTTPS API.
-pub fn client_config(settings: &ConsulTls) -> Result<ClientConfig, Error> {
+/// The rustls client configuration for an agent's HTTPS API, offering by
+/// ALPN only the protocol the client will speak.
+pub fn client_config(settings: &ConsulTls, transport: Transport) -> Result<ClientConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = verifier(settings, &provider)?;
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
@@ -34,7 +35,10 @@ pub fn client_config(settings: &ConsulTls) -> Result<ClientConfig, Error> {
             .map_err(|e| Error::Setup(format!("client certificate {}: {e}", cert.display())))?,
         _ => builder.with_no_client_auth(),
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = match transport {
+        Transport::Http1 => vec![b"http/1.1".to_vec()],
+        Transport::Http2 => vec![b"h2".to_vec()],
+    };
     Ok(config)
 }
 

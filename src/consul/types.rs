@@ -96,6 +96,29 @@ impl Entry {
     }
 }
 
+/// One check of `/v1/health/state/any`, reduced to what says which
+/// service changed: a check that appears, disappears, or whose status, tags
+/// or output moved its `ModifyIndex`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize, Default)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct CheckRow {
+    pub node: String,
+    #[serde(rename = "CheckID")]
+    pub check_id: String,
+    /// Empty for a node's own checks (`serfHealth`, maintenance).
+    pub service_name: String,
+    pub status: String,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+/// Decodes `/v1/health/state/any`, sorted by node and check ID.
+pub fn decode_checks(bytes: &[u8]) -> Result<Vec<CheckRow>, Error> {
+    let mut rows: Vec<CheckRow> = serde_json::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))?;
+    rows.sort_unstable();
+    Ok(rows)
+}
+
 impl Instance {
     /// The cluster-wide key of the instance: `node/ID`.
     pub fn key(&self) -> String {

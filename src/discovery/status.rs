@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::consul::Transport;
+
 /// The health of one blocking-query loop.
 #[derive(Debug)]
 pub struct WatchStatus {
@@ -79,6 +81,11 @@ impl WatchStatus {
         d.last_error = None;
     }
 
+    /// The last index received.
+    pub fn index(&self) -> u64 {
+        self.index.load(Ordering::Relaxed)
+    }
+
     /// Records a failed query.
     pub fn failed(&self, error: &str) {
         self.failures.fetch_add(1, Ordering::Relaxed);
@@ -121,9 +128,27 @@ fn round_ms(d: Duration) -> f64 {
     (d.as_millis() as f64) / 1000.0
 }
 
-/// Every live watch by name (`catalog`, `service:<name>`).
+/// How discovery shares its connections to the agent, for `/admin/routes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Budget {
+    pub transport: Transport,
+    pub max_connections: usize,
+    /// Connections in use (over HTTP/2, each carries many watches).
+    pub connections: usize,
+    /// Services with a long poll of their own.
+    pub watched: usize,
+    /// Services followed through the shared feed on every check.
+    pub followed_by_feed: usize,
+}
+
+/// Every live watch by name (`catalog`, `checks`, `service:<name>`), and the connection budget.
 #[derive(Debug, Clone, Default)]
-pub struct Statuses(Arc<Mutex<BTreeMap<String, Arc<WatchStatus>>>>);
+pub struct Statuses {
+    watches: Arc<Mutex<BTreeMap<String, Arc<WatchStatus>>>>,
+    budget: Arc<Mutex<Option<Budget>>>,
+    /// Body bytes read from the agent (shared with the Consul client).
+    read_bytes: Arc<AtomicU64>,
+}
 
 impl Statuses {
     /// Registers a new watch and returns its status.
@@ -131,6 +156,11 @@ impl Statuses {
         let status = Arc::new(WatchStatus::default());
         self.lock().insert(name.to_string(), Arc::clone(&status));
         status
+    }
+
+    /// The status registered under `name`, registering it when new.
+    pub fn get_or_add(&self, name: &str) -> Arc<WatchStatus> {
+        Arc::clone(self.lock().entry(name.to_string()).or_default())
     }
 
     /// Forgets a stopped watch.
@@ -143,12 +173,32 @@ impl Statuses {
         self.lock().iter().map(|(k, v)| (k.clone(), v.report())).collect()
     }
 
+    /// Records how the connections are shared now.
+    pub fn set_budget(&self, budget: Budget) {
+        *self.budget.lock().unwrap_or_else(PoisonError::into_inner) = Some(budget);
+    }
+
+    /// How the connections were last shared; `None` before discovery starts.
+    pub fn budget(&self) -> Option<Budget> {
+        *self.budget.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The worst staleness over all watches, in seconds.
     pub fn staleness(&self) -> f64 {
         self.reports().values().map(|r| r.stale_seconds).fold(0.0, f64::max)
     }
 
+    /// The counter the Consul client adds the bytes it reads to.
+    pub fn read_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.read_bytes)
+    }
+
+    /// Body bytes read from the agent so far.
+    pub fn read_bytes(&self) -> u64 {
+        self.read_bytes.load(Ordering::Relaxed)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<WatchStatus>>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.watches.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -45,11 +45,11 @@ fn odd_status_codes_land_in_a_class() {
 #[test]
 fn a_removed_route_loses_every_series() {
     let metrics = Metrics::default();
-    let gone = RouteMetrics { edge: Some(metrics.edge("/gone")), ..metrics.route("/gone", &[("n1", "gone-1")]) };
+    let gone = metrics.route("/gone", &[("n1", "gone-1")]).with_edge(Some(metrics.edge("/gone")));
     gone.record(Some(0), 200, 0.01);
     gone.upstream_error(UpstreamErrorKind::Timeout);
-    gone.retries.inc();
-    gone.ejections.inc();
+    gone.retried();
+    gone.ejected();
     gone.edge(EdgeOutcome::CacheHit);
     let before = metrics.render();
     assert!(before.contains(r#"route="/gone""#), "{before}");
@@ -57,4 +57,19 @@ fn a_removed_route_loses_every_series() {
     let after = metrics.render();
     let left: Vec<&str> = after.lines().filter(|l| l.contains("/gone")).collect();
     assert!(left.is_empty(), "series of a removed route remain: {left:#?}");
+}
+
+#[test]
+fn a_route_without_traffic_exports_no_series() {
+    let metrics = Metrics::default();
+    let quiet = metrics.route("/quiet", &[("n1", "q-1"), ("n2", "q-2")]);
+    let text = metrics.render();
+    assert!(!text.contains("/quiet"), "ten thousand idle routes would export nothing: {text}");
+    quiet.record(Some(1), 200, 0.01);
+    let text = metrics.render();
+    assert!(
+        text.contains(r#"portico_requests_total{route="/quiet",instance="q-2",node="n2",class="2xx"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains("q-1"), "only the instance that served gets series: {text}");
 }

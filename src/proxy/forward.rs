@@ -115,7 +115,7 @@ impl Upstreams {
                 Err((error, failure)) => {
                     exchange.upstream_failed(kind_of(&error, failure));
                     if route.upstream.record_failure(index, &settings.ejection).is_some() {
-                        route.metrics.ejections.inc();
+                        route.metrics.ejected();
                         if let Some(suppressed) = EJECTED.admit() {
                             tracing::warn!(instance = %endpoint.id, suppressed, "instance ejected after repeated failures");
                         }
@@ -126,7 +126,7 @@ impl Upstreams {
                     let retry = failure.is_some_and(|f| may_retry(f, &head.method, kept.is_some()));
                     match kept {
                         Some(rest) if retry && route.retry_budget.withdraw(&self.budget) => {
-                            route.metrics.retries.inc();
+                            route.metrics.retried();
                             tracing::debug!(instance = %endpoint.id, "retrying on another instance");
                             tried.push(index);
                             body = rest;

@@ -17,7 +17,7 @@ pub use super::view::View;
 use super::{Endpoint, Origin, Rejection, Route, Snapshot, Upstream};
 use crate::balance::{Balancer, Policy};
 use crate::consul::Instance;
-use crate::metrics::{Metrics, RouteMetrics};
+use crate::metrics::Metrics;
 use crate::routing::options::RouteOptions;
 use crate::routing::tags::parse_tags;
 use crate::routing::StaticRoute;
@@ -78,10 +78,9 @@ pub fn build(
             service: winner.service.into(),
             origin: winner.origin,
             options: winner.options,
-            metrics: RouteMetrics {
-                edge: winner.options.has_policies().then(|| metrics.edge(winner.prefix)),
-                ..metrics.route(winner.prefix, &ids)
-            },
+            metrics: metrics
+                .route(winner.prefix, &ids)
+                .with_edge(winner.options.has_policies().then(|| metrics.edge(winner.prefix))),
             upstream,
             retry_budget: old.carry_budget(&mut next, winner.prefix),
         };

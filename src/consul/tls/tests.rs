@@ -38,5 +38,5 @@ fn a_bad_server_name_is_refused_and_plain_http_needs_no_tls_files() {
 
 #[test]
 fn the_system_roots_are_used_when_no_ca_is_given() {
-    assert!(client_config(&ConsulTls::default()).is_ok());
+    assert!(client_config(&ConsulTls::default(), Transport::Http2).is_ok());
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`consul`]: a real, isolated `consul agent -dev` on free ports, which
 //!   can be stopped and restarted mid-test and is killed when dropped;
+//! - [`catalog`]: thousands of instances written into that agent's catalog in seconds;
 //! - [`backend`]: small in-process HTTP services that say who answered;
 //! - [`fake_consul`]: a scripted Consul, only for faults a real agent cannot be made to show;
 //! - [`ports`]: free loopback ports that no other test in this process gets.
@@ -9,6 +10,7 @@
 //! Everything binds loopback only and cleans up after itself.
 
 pub mod backend;
+pub mod catalog;
 pub mod consul;
 pub mod fake_consul;
 pub mod ports;
