@@ -1,16 +1,18 @@
 //! The request path's routing cost: normalize + longest-prefix match + pick,
 //! on tables of 10, 1,000 and 100,000 routes; and the control plane's cost of
-//! rebuilding a snapshot of 10,000 instances.
+//! rebuilding a snapshot of 10,000 instances, and of 10,000 services when one
+//! of them changed.
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use portico::consul::Instance;
 use portico::discovery::Update;
 use portico::metrics::Metrics;
 use portico::routing::path::normalize;
-use portico::snapshot::build::{build, View};
+use portico::snapshot::build::{build, build_reusing, View};
 use portico::snapshot::registry::StateRegistry;
+use portico::snapshot::reuse::{Dirty, Reuse};
 use portico::snapshot::Snapshot;
 
 fn view(services: usize, instances: usize) -> View {
@@ -58,9 +60,29 @@ fn rebuild(c: &mut Criterion) {
     let metrics = Metrics::default();
     let (_, registry) = build(&view, &[], &StateRegistry::default(), 1, &metrics);
     c.bench_function("rebuild_10000_instances", |b| {
-        b.iter(|| black_box(build(&view, &[], &registry, 2, &metrics)));
+        b.iter_batched(
+            || registry.clone(),
+            |old| black_box(build_reusing(&view, &[], old, 2, &metrics, &Reuse::default())),
+            BatchSize::LargeInput,
+        );
     });
 }
 
-criterion_group!(benches, match_and_pick, rebuild);
+fn rebuild_one_changed(c: &mut Criterion) {
+    let view = view(10_000, 3);
+    let metrics = Metrics::default();
+    let (previous, registry) = build(&view, &[], &StateRegistry::default(), 1, &metrics);
+    c.bench_function("rebuild_10000_services_one_changed", |b| {
+        b.iter_batched(
+            || registry.clone(),
+            |old| {
+                let dirty: Dirty = ["svc-42".to_string()].into_iter().collect();
+                black_box(build_reusing(&view, &[], old, 2, &metrics, &Reuse::from(&previous, dirty)))
+            },
+            BatchSize::LargeInput,
+        );
+    });
+}
+
+criterion_group!(benches, match_and_pick, rebuild, rebuild_one_changed);
 criterion_main!(benches);

@@ -60,7 +60,7 @@ pub struct Cli {
     #[arg(long, env = "PORTICO_CONSUL_DATACENTER")]
     pub consul_datacenter: Option<String>,
     /// Most connections to the Consul agent (it allows 200 per client address by default) [default: 100]
-    #[arg(long, env = "PORTICO_CONSUL_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(5..))]
+    #[arg(long, env = "PORTICO_CONSUL_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(8..))]
     pub consul_max_connections: Option<u32>,
     /// Talk to the agent over HTTPS (as an https:// address does)
     #[arg(long, env = "CONSUL_HTTP_SSL", value_parser = clap::builder::BoolishValueParser::new())]

@@ -167,7 +167,7 @@ impl Client {
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(90))
             // Idle connections count against the agent's per-address limit too.
-            .pool_max_idle_per_host(4);
+            .pool_max_idle_per_host(HTTP1_IDLE_CONNECTIONS);
         if let Some(tls) = &spec.tls {
             builder = builder.use_preconfigured_tls(tls.clone());
         }
@@ -262,6 +262,9 @@ async fn http1_get(http: &reqwest::Client, url: reqwest::Url) -> Result<h2::Answ
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Idle HTTP/1.1 connections a client keeps for reuse (besides those in use).
+pub const HTTP1_IDLE_CONNECTIONS: usize = 2;
 
 /// The HTTP read timeout for a blocking query with `wait`: above the server's
 /// longest hold (`wait` plus up to `wait/16` of jitter), with a margin.

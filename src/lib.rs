@@ -28,13 +28,16 @@
 //!   into per route; a route without them never touches these modules.
 //!
 //! Control plane (all Consul I/O and all waiting lives here):
-//! - [`consul`]: the Consul HTTP client (TLS, ACL token, datacenter),
-//!   blocking-query index rules, JSON types, its settings.
+//! - [`consul`]: the Consul HTTP client (TLS, ACL token, datacenter; HTTP/2
+//!   lanes to an HTTPS agent), blocking-query index rules, JSON types, its settings.
 //! - [`discovery`]: the catalog watch and one health watch per routed service,
-//!   each a rate-limited blocking-query loop with backoff; emits [`discovery::Update`]s.
+//!   each a rate-limited blocking-query loop with backoff, within a fixed
+//!   budget of connections to the agent; past it, one shared feed on every
+//!   check; emits [`discovery::Update`]s.
 //! - [`snapshot`]: the snapshot type; the view of what discovery reported;
 //!   the registry of state carried across swaps; the builder that turns view
-//!   plus static routes into a new snapshot, coalescing bursts of updates.
+//!   plus static routes into a new snapshot, coalescing bursts of updates
+//!   and reusing the routes of services that did not change.
 //!
 //! Data plane (no Consul call, nothing awaited while holding the snapshot):
 //! - [`server`]: serving HTTP for every listener: the accept loop with its

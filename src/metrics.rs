@@ -9,7 +9,7 @@
 //! snapshot and the watches), so they cost the request path nothing, and this
 //! module depends on nothing else in the crate.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use prometheus_client::collector::Collector;
@@ -71,6 +71,28 @@ struct Families {
     retries: Family<Labels, Counter>,
     ejections: Family<Labels, Counter>,
     edge: Family<Labels, Counter>,
+    /// Routes that have series, each with the (node, ID) of its instances
+    /// that have request counters: what [`Metrics::retain`] may have to
+    /// remove. Written only when a series is first created.
+    created: Mutex<Created>,
+}
+
+/// Route → (node, ID) of its instances with request counters.
+type Created = HashMap<Box<str>, HashSet<(Box<str>, Box<str>)>>;
+
+impl Families {
+    fn lock_created(&self) -> std::sync::MutexGuard<'_, Created> {
+        self.created.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records that `route` has series (and `instance`'s request counters, if given).
+    fn note(&self, route: &str, instance: Option<(&str, &str)>) {
+        let mut created = self.lock_created();
+        let instances = created.entry(route.into()).or_default();
+        if let Some((node, id)) = instance {
+            instances.insert((node.into(), id.into()));
+        }
+    }
 }
 
 /// What an edge policy decided for one request.
@@ -100,8 +122,6 @@ pub struct Metrics {
     registry: Registry,
     families: Arc<Families>,
     propagation: Histogram,
-    /// Label sets of per-route series in the current snapshot, to drop departed ones.
-    live: Mutex<HashSet<Labels>>,
 }
 
 impl Default for Metrics {
@@ -120,7 +140,7 @@ impl Default for Metrics {
             "Time from a Consul update to the snapshot swap",
             propagation.clone(),
         );
-        Metrics { registry, families: Arc::new(f), propagation, live: Mutex::default() }
+        Metrics { registry, families: Arc::new(f), propagation }
     }
 }
 
@@ -160,11 +180,6 @@ impl Metrics {
     /// Handles for a route with these endpoints, as (node, ID); its series
     /// appear when they are first used.
     pub fn route(&self, route: &str, instances: &[(&str, &str)]) -> RouteMetrics {
-        {
-            let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-            live.insert(labels(route, "", "none"));
-            live.extend(instances.iter().map(|(node, id)| labels(route, node, id)));
-        }
         RouteMetrics {
             route: route.into(),
             families: Arc::clone(&self.families),
@@ -182,39 +197,40 @@ impl Metrics {
     /// Edge-policy counters for `route` (only routes with policies get them).
     pub fn edge(&self, route: &str) -> Box<[Counter; 7]> {
         let edge = &self.families.edge;
+        self.families.note(route, None);
         Box::new(EDGE_LABELS.map(|decision| edge.get_or_create(&edge_labels(route, decision)).clone()))
     }
 
     /// Drops the series of routes and instances that left, once a snapshot
     /// is built: every per-route family forgets a route that is gone, and the
-    /// per-instance counters forget an instance that is gone. `serving` lists
-    /// (route, node, instance) of every endpoint of the new snapshot, and
-    /// `routes` every route.
-    pub fn retain<'a>(
-        &self,
-        routes: impl IntoIterator<Item = &'a str>,
-        serving: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
-    ) {
-        let mut now: HashSet<Labels> = routes.into_iter().map(|route| labels(route, "", "none")).collect();
-        now.extend(serving.into_iter().map(|(route, node, id)| labels(route, node, id)));
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        for gone in live.difference(&now) {
-            for class in CLASSES {
-                self.families.requests.remove(&with_class(gone, class));
+    /// per-instance counters forget an instance that is gone. Only series that
+    /// were created are looked at, so routes without traffic cost nothing here.
+    pub fn retain(&self, live_route: impl Fn(&str) -> bool, live_instance: impl Fn(&str, &str, &str) -> bool) {
+        let families = &self.families;
+        families.lock_created().retain(|route, instances| {
+            let route_lives = live_route(route);
+            instances.retain(|(node, id)| {
+                let keep = route_lives && (**id == *"none" && node.is_empty() || live_instance(route, node, id));
+                if !keep {
+                    let gone = labels(route, node, id);
+                    for class in CLASSES {
+                        families.requests.remove(&with_class(&gone, class));
+                    }
+                }
+                keep
+            });
+            if !route_lives {
+                forget_route(families, route);
             }
-        }
-        let routes_now: HashSet<&str> = now.iter().map(|l| l[0].1.as_str()).collect();
-        let routes_gone: HashSet<&str> =
-            live.iter().map(|l| l[0].1.as_str()).filter(|r| !routes_now.contains(r)).collect();
-        for route in routes_gone {
-            self.forget_route(route);
-        }
-        *live = now;
+            route_lives
+        });
     }
+}
 
-    /// Removes every per-route series of `route`.
-    fn forget_route(&self, route: &str) {
-        let (f, by_route) = (&self.families, route_labels(route));
+/// Removes every per-route series of `route`.
+fn forget_route(f: &Families, route: &str) {
+    {
+        let by_route = route_labels(route);
         f.latency.remove(&by_route);
         f.retries.remove(&by_route);
         f.ejections.remove(&by_route);
@@ -225,7 +241,9 @@ impl Metrics {
             f.edge.remove(&edge_labels(route, decision));
         }
     }
+}
 
+impl Metrics {
     /// Records how long an update took to reach the snapshot.
     pub fn observe_propagation(&self, seconds: f64) {
         self.propagation.observe(seconds);
@@ -256,13 +274,14 @@ impl RouteMetrics {
             None => self.no_instance.get_or_init(|| self.classes("", "none")),
         };
         counters[class].inc();
-        let latency = self.latency.get_or_init(|| self.families.latency.get_or_create(&self.by_route()).clone());
+        let latency = self.latency.get_or_init(|| self.series(&self.families.latency));
         latency.observe(seconds);
     }
 
     /// Counts an upstream failure.
     pub fn upstream_error(&self, kind: UpstreamErrorKind) {
         let errors = self.errors.get_or_init(|| {
+            self.families.note(&self.route, None);
             ERROR_KINDS.map(|k| self.families.upstream_errors.get_or_create(&error_labels(&self.route, k)).clone())
         });
         errors[kind as usize].inc();
@@ -270,12 +289,12 @@ impl RouteMetrics {
 
     /// Counts an attempt sent again to another instance.
     pub fn retried(&self) {
-        self.retries.get_or_init(|| self.families.retries.get_or_create(&self.by_route()).clone()).inc();
+        self.retries.get_or_init(|| self.series(&self.families.retries)).inc();
     }
 
     /// Counts an instance ejected by outlier detection.
     pub fn ejected(&self) {
-        self.ejections.get_or_init(|| self.families.ejections.get_or_create(&self.by_route()).clone()).inc();
+        self.ejections.get_or_init(|| self.series(&self.families.ejections)).inc();
     }
 
     /// Counts an edge-policy decision (a no-op on routes without policies).
@@ -285,11 +304,17 @@ impl RouteMetrics {
         }
     }
 
-    fn by_route(&self) -> Labels {
-        route_labels(&self.route)
+    /// This route's series of a per-route family, created now.
+    fn series<M>(&self, family: &Family<Labels, M>) -> M
+    where
+        M: prometheus_client::metrics::TypedMetric + Default + Clone,
+    {
+        self.families.note(&self.route, None);
+        family.get_or_create(&route_labels(&self.route)).clone()
     }
 
     fn classes(&self, node: &str, id: &str) -> [Counter; 5] {
+        self.families.note(&self.route, Some((node, id)));
         let instance = labels(&self.route, node, id);
         CLASSES.map(|class| self.families.requests.get_or_create(&with_class(&instance, class)).clone())
     }

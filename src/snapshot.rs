@@ -8,6 +8,7 @@
 pub mod build;
 pub mod builder;
 pub mod registry;
+pub mod reuse;
 pub mod view;
 
 use std::sync::Arc;

@@ -3,10 +3,13 @@
 //! Four times a second a sampler reads every instance's request and failure
 //! counters (plain atomics the request path bumps anyway), turns the deltas
 //! into smoothed rates and each instance's share of its route, and publishes
-//! the result. Nothing here touches the request path.
+//! the result. Nothing here touches the request path. It samples only while
+//! someone looks (a dashboard connected, or `/admin/routes` read in the last
+//! [`WATCHED_FOR`]): with ten thousand routes a sample is 30,000 instances,
+//! which nobody should pay for four times a second while nobody looks.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -19,6 +22,9 @@ use crate::upstream::clock_ms;
 
 /// How often traffic is sampled.
 pub const TICK: Duration = Duration::from_millis(250);
+
+/// After the last read of [`Traffic::latest`], sampling goes on this long.
+pub const WATCHED_FOR: Duration = Duration::from_secs(30);
 
 /// Weight of the newest sample in the moving average (≈ 1 s window at 4 Hz).
 const SMOOTHING: f64 = 0.4;
@@ -69,18 +75,28 @@ struct Rate {
 #[derive(Debug, Clone)]
 pub struct Traffic {
     view: watch::Sender<Arc<TrafficView>>,
+    /// When [`Traffic::latest`] was last called.
+    read_at: Arc<Mutex<Option<tokio::time::Instant>>>,
 }
 
 impl Default for Traffic {
     fn default() -> Self {
-        Traffic { view: watch::channel(Arc::default()).0 }
+        Traffic { view: watch::channel(Arc::default()).0, read_at: Arc::default() }
     }
 }
 
 impl Traffic {
-    /// The latest view.
+    /// The latest view (empty when nobody looked for a while: sampling
+    /// starts again now, and rates show from the next ticks).
     pub fn latest(&self) -> Arc<TrafficView> {
+        *self.read_at.lock().unwrap_or_else(PoisonError::into_inner) = Some(tokio::time::Instant::now());
         self.view.borrow().clone()
+    }
+
+    /// True while a dashboard is connected or the view was read recently.
+    fn watched(&self) -> bool {
+        let read_at = *self.read_at.lock().unwrap_or_else(PoisonError::into_inner);
+        self.view.receiver_count() > 0 || read_at.is_some_and(|at| at.elapsed() < WATCHED_FOR)
     }
 
     /// A receiver that wakes at every tick.
@@ -97,6 +113,13 @@ impl Traffic {
             tokio::select! {
                 _ = ticker.tick() => {}
                 _ = stop.cancelled() => return,
+            }
+            if !self.watched() {
+                if !rates.is_empty() {
+                    rates.clear();
+                    self.view.send_replace(Arc::default());
+                }
+                continue;
             }
             let view = sample(&snapshot.load(), &mut rates);
             self.view.send_replace(Arc::new(view));

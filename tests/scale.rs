@@ -148,13 +148,7 @@ fn connections_to(port: u16) -> usize {
 async fn over_https_hundreds_of_watches_share_three_http2_connections() {
     let dir = tempfile::tempdir().expect("dir");
     let ca = pki::Authority::new(dir.path(), "consul-ca");
-    let cert = ca.issue("agent", &["localhost", "127.0.0.1"]);
-    let hcl = format!(
-        "tls {{ defaults {{ ca_file = \"{}\" cert_file = \"{}\" key_file = \"{}\" }} }}",
-        ca.cert.display(),
-        cert.cert.display(),
-        cert.key.display(),
-    );
+    let hcl = ca.agent_https_hcl();
     let mut agent = ConsulAgent::start_with(AgentOptions { hcl: Some(hcl), ..AgentOptions::default() }).await;
     let shop = catalog(450, 1);
     agent.catalog_register(&shop).await;

@@ -206,8 +206,8 @@ impl ConsulSection {
             return Err(invalid("consul.wait", &format!("{wait:?}"), "must be between 1ms and 10m"));
         }
         let max_connections = self.max_connections.unwrap_or(d.max_connections);
-        if max_connections < 5 {
-            return Err(invalid("consul.max_connections", &max_connections.to_string(), "must be at least 5"));
+        if max_connections < 8 {
+            return Err(invalid("consul.max_connections", &max_connections.to_string(), "must be at least 8"));
         }
         let resync = duration_or("consul.resync", &self.resync, d.resync)?;
         if resync.is_zero() {

@@ -228,3 +228,21 @@ fn consul_tls_token_file_and_datacenter_follow_consul_s_conventions() {
     let err = Config::merge(cli(&["--consul-token-file", "/nonexistent/token"]), FileConfig::default()).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/token"), "{err}");
 }
+
+#[test]
+fn the_consul_connection_budget_is_set_by_flag_or_file_and_checked() {
+    let config = Config::merge(cli(&[]), FileConfig::default()).expect("valid");
+    assert_eq!((config.consul.max_connections, config.consul.http2), (100, true), "defaults");
+    let file = FileConfig::parse("[consul]\nmax_connections = 40\nhttp2 = false\nresync = \"10s\"").expect("syntax");
+    let config = Config::merge(cli(&[]), file).expect("valid");
+    assert_eq!(config.consul.max_connections, 40);
+    assert!(!config.consul.http2);
+    assert_eq!(config.consul.resync, Duration::from_secs(10));
+    let file = FileConfig::parse("[consul]\nmax_connections = 40").expect("syntax");
+    let config = Config::merge(cli(&["--consul-max-connections", "150"]), file).expect("valid");
+    assert_eq!(config.consul.max_connections, 150, "the flag wins");
+    let file = FileConfig::parse("[consul]\nmax_connections = 3").expect("syntax");
+    let err = Config::merge(cli(&[]), file).unwrap_err();
+    assert!(err.to_string().contains("consul.max_connections"), "{err}");
+    assert!(Cli::try_parse_from(["portico", "--consul-max-connections", "2"]).is_err(), "too few to work with");
+}

@@ -53,7 +53,9 @@ struct Feed {
     /// No re-read before this (after a failed one).
     paused_until: Option<Instant>,
     backoff: super::backoff::Backoff,
-    rows: Vec<CheckRow>,
+    /// Every check at the last reply; `None` before the first, which is
+    /// only a baseline (services are read when first followed anyway).
+    rows: Option<Vec<CheckRow>>,
     /// The catalog index at the last full re-read.
     resynced_at: u64,
 }
@@ -77,7 +79,7 @@ impl Discovery {
             dirty: BTreeSet::new(),
             paused_until: None,
             backoff,
-            rows: Vec::new(),
+            rows: None,
             resynced_at: catalog.index(),
         };
         loop {
@@ -126,9 +128,11 @@ impl Feed {
     }
 
     fn checks_changed(&mut self, rows: Vec<CheckRow>) {
-        let changed = diff::changed_services(&self.rows, &rows);
-        self.dirty.extend(changed.into_iter().filter(|s| self.followed.contains(s)));
-        self.rows = rows;
+        if let Some(before) = &self.rows {
+            let changed = diff::changed_services(before, &rows);
+            self.dirty.extend(changed.into_iter().filter(|s| self.followed.contains(s)));
+        }
+        self.rows = Some(rows);
     }
 
     fn resync_if_catalog_moved(&mut self, catalog_index: u64) {

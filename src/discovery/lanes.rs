@@ -22,6 +22,10 @@ pub const STREAMS_PER_CONNECTION: usize = 200;
 /// Connections the shared feed needs over HTTP/1.1: its long poll and its refetches.
 pub const FEED_CONNECTIONS: usize = 1 + super::feed::REFETCH_CONCURRENCY;
 
+/// Over HTTP/1.1, connections kept back from the long polls: the feed's,
+/// and the idle ones the client keeps for reuse.
+pub const RESERVED_HTTP1: usize = FEED_CONNECTIONS + crate::consul::HTTP1_IDLE_CONNECTIONS;
+
 /// Hands out long-poll slots within the connection budget.
 #[derive(Clone)]
 pub struct Lanes {
@@ -53,7 +57,7 @@ impl Lanes {
     /// The budget for `client`'s agent: `max_connections` connections in all.
     pub fn new(client: Client, max_connections: usize) -> Lanes {
         let (per_lane, max_lanes) = match client.transport() {
-            Transport::Http1 => (max_connections.saturating_sub(FEED_CONNECTIONS).max(1), 1),
+            Transport::Http1 => (max_connections.saturating_sub(RESERVED_HTTP1).max(1), 1),
             Transport::Http2 => (STREAMS_PER_CONNECTION, max_connections.max(1)),
         };
         let inner = Inner { lanes: vec![Lane { client, leased: 0 }], per_lane, max_lanes };
@@ -88,7 +92,8 @@ impl Lanes {
         match inner.lanes[0].client.transport() {
             Transport::Http2 => inner.lanes.len(),
             Transport::Http1 => {
-                inner.lanes.iter().map(|l| l.leased).sum::<usize>() + if feed { FEED_CONNECTIONS } else { 0 }
+                let reserved = crate::consul::HTTP1_IDLE_CONNECTIONS + if feed { FEED_CONNECTIONS } else { 0 };
+                inner.lanes.iter().map(|l| l.leased).sum::<usize>() + reserved
             }
         }
     }

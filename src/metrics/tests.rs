@@ -27,7 +27,7 @@ fn route_handles_count_by_instance_and_class() {
 fn departed_instances_lose_their_series() {
     let metrics = Metrics::default();
     metrics.route("/web", &[("n1", "gone-1")]).record(Some(0), 200, 0.0);
-    metrics.retain([], []);
+    metrics.retain(|_| false, |_, _, _| false);
     let text = metrics.render();
     assert!(!text.contains("gone-1"), "{text}");
 }
@@ -53,7 +53,7 @@ fn a_removed_route_loses_every_series() {
     gone.edge(EdgeOutcome::CacheHit);
     let before = metrics.render();
     assert!(before.contains(r#"route="/gone""#), "{before}");
-    metrics.retain([], []);
+    metrics.retain(|_| false, |_, _, _| false);
     let after = metrics.render();
     let left: Vec<&str> = after.lines().filter(|l| l.contains("/gone")).collect();
     assert!(left.is_empty(), "series of a removed route remain: {left:#?}");
@@ -72,4 +72,17 @@ fn a_route_without_traffic_exports_no_series() {
         "{text}"
     );
     assert!(!text.contains("q-1"), "only the instance that served gets series: {text}");
+}
+
+#[test]
+fn an_instance_that_leaves_a_route_that_stays_loses_only_its_series() {
+    let metrics = Metrics::default();
+    let route = metrics.route("/web", &[("n1", "stays"), ("n1", "leaves")]);
+    route.record(Some(0), 200, 0.0);
+    route.record(Some(1), 200, 0.0);
+    metrics.retain(|prefix| prefix == "/web", |_, _, id| id == "stays");
+    let text = metrics.render();
+    assert!(text.contains(r#"instance="stays""#), "{text}");
+    assert!(!text.contains(r#"instance="leaves""#), "{text}");
+    assert!(text.contains(r#"portico_request_duration_seconds_count{route="/web"} 2"#), "{text}");
 }

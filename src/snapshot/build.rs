@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use http::uri::Authority;
 
-use super::registry::StateRegistry;
+use super::registry::{InstanceEntry, StateRegistry};
+use super::reuse::Reuse;
 pub use super::view::View;
 use super::{Endpoint, Origin, Rejection, Route, Snapshot, Upstream};
 use crate::balance::{Balancer, Policy};
@@ -37,6 +38,29 @@ pub fn build(
     generation: u64,
     metrics: &Metrics,
 ) -> (Snapshot, StateRegistry) {
+    let built = build_reusing(view, statics, old.clone(), generation, metrics, &Reuse::default());
+    (built.snapshot, built.registry)
+}
+
+/// A snapshot, the registry to carry next time, and the instances that left.
+pub struct Built {
+    pub snapshot: Snapshot,
+    pub registry: StateRegistry,
+    /// Instances of the previous registry (`node/ID` key, state) no longer in this one.
+    pub departed: Vec<(String, InstanceEntry)>,
+}
+
+/// Like [`build`], taking unchanged routes whole from the previous snapshot,
+/// and the state it keeps from `old` (what is left there departed).
+pub fn build_reusing(
+    view: &View,
+    statics: &[StaticRoute],
+    mut old: StateRegistry,
+    generation: u64,
+    metrics: &Metrics,
+    reuse: &Reuse,
+) -> Built {
+    let old = &mut old;
     let mut rejected = Vec::new();
     let parsed: BTreeMap<&str, _> =
         view.catalog.iter().flatten().map(|(name, tags)| (name.as_str(), parse_tags(tags))).collect();
@@ -65,6 +89,11 @@ pub fn build(
         for loser in group[1..].iter().filter(|c| c.service != winner.service) {
             rejected.push(conflict(loser, winner));
         }
+        let declared = (winner.prefix, winner.service, winner.origin, winner.options);
+        if let Some(route) = reuse.route(declared, old, &mut next) {
+            entries.push((winner.prefix.to_string(), route));
+            continue;
+        }
         let upstream = upstreams
             .entry((winner.service, winner.options.policy))
             .or_insert_with(|| {
@@ -82,7 +111,7 @@ pub fn build(
                 .route(winner.prefix, &ids)
                 .with_edge(winner.options.has_policies().then(|| metrics.edge(winner.prefix))),
             upstream,
-            retry_budget: old.carry_budget(&mut next, winner.prefix),
+            retry_budget: next.carry_budget(old, winner.prefix),
         };
         entries.push((winner.prefix.to_string(), Arc::new(route)));
     }
@@ -93,28 +122,33 @@ pub fn build(
         synced: view.catalog.is_some(),
         draining: Vec::new(),
     };
-    (snapshot, next)
+    let old = std::mem::take(old);
+    let departed = next.finish(old);
+    Built { snapshot, registry: next, departed }
 }
 
 fn upstream(
     service: &str,
     policy: Policy,
     instances: &[Instance],
-    old: &StateRegistry,
+    old: &mut StateRegistry,
     next: &mut StateRegistry,
     rejected: &mut Vec<Rejection>,
 ) -> Arc<Upstream> {
     let mut endpoints = Vec::with_capacity(instances.len());
     for instance in instances {
         match instance.authority().parse::<Authority>() {
-            Ok(authority) => endpoints.push(Endpoint {
-                id: instance.id.as_str().into(),
-                node: instance.node.as_str().into(),
-                authority,
-                weight: instance.weight,
-                state: old.carry_instance(next, &instance.key()),
-                connections: old.carry_connections(next, &instance.key()),
-            }),
+            Ok(authority) => {
+                let (state, connections) = next.carry_instance(old, service, &instance.key());
+                endpoints.push(Endpoint {
+                    id: instance.id.as_str().into(),
+                    node: instance.node.as_str().into(),
+                    authority,
+                    weight: instance.weight,
+                    state,
+                    connections,
+                })
+            }
             Err(_) => rejected.push(rejection(
                 service,
                 &format!("instance {} on node {}", instance.id, instance.node),
@@ -123,7 +157,7 @@ fn upstream(
         }
     }
     let weights: Vec<u32> = endpoints.iter().map(|e| e.weight).collect();
-    let balancer = Balancer::new(policy, &weights, old.carry_cursor(next, service));
+    let balancer = Balancer::new(policy, &weights, next.carry_cursor(old, service));
     Arc::new(Upstream { endpoints: endpoints.into_boxed_slice(), balancer })
 }
 

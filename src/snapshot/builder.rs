@@ -5,15 +5,17 @@
 //! meanwhile is folded into the next one. A check flapping hundreds of times a
 //! second therefore costs at most one build per `coalesce`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::build::{build, View};
-use super::registry::StateRegistry;
-use super::{Draining, Shared};
+use super::build::{build_reusing, View};
+use super::registry::{InstanceEntry, StateRegistry};
+use super::reuse::Reuse;
+use super::{Draining, Route, Shared};
 use crate::consul::{instance_key, split_instance_key};
 use crate::discovery::Update;
 use crate::metrics::Metrics;
@@ -92,12 +94,22 @@ impl Builder {
 
     fn publish(&mut self) {
         self.generation += 1;
+        let dirty = self.view.take_dirty();
         let view = self.view.effective();
-        let (mut snapshot, registry) = build(&view, &self.statics, &self.registry, self.generation, &self.metrics);
-        snapshot.draining = self.still_draining(&registry);
-        let routes = snapshot.routes();
-        let serving = routes.iter().flat_map(|r| r.upstream.endpoints.iter().map(|e| (&*r.prefix, &*e.node, &*e.id)));
-        self.metrics.retain(routes.iter().map(|r| &*r.prefix), serving);
+        let previous = self.shared.load();
+        let reuse = match dirty {
+            Some(dirty) => Reuse::from(&previous, dirty),
+            None => Reuse::default(),
+        };
+        let old = std::mem::take(&mut self.registry);
+        let built = build_reusing(&view, &self.statics, old, self.generation, &self.metrics, &reuse);
+        let (mut snapshot, registry) = (built.snapshot, built.registry);
+        snapshot.draining = self.still_draining(&registry, built.departed);
+        let routes: HashMap<&str, &Route> = snapshot.routes().into_iter().map(|r| (&*r.prefix, &**r)).collect();
+        let serves = |prefix: &str, node: &str, id: &str| {
+            routes.get(prefix).is_some_and(|r| r.upstream.endpoints.iter().any(|e| *e.node == *node && *e.id == *id))
+        };
+        self.metrics.retain(|prefix| routes.contains_key(prefix), serves);
         self.registry = registry;
         tracing::debug!(generation = self.generation, routes = snapshot.table.len(), "snapshot published");
         self.shared.store(Arc::new(snapshot));
@@ -106,11 +118,11 @@ impl Builder {
 
 impl Builder {
     /// Instances that left (now or earlier) and still have requests in flight.
-    fn still_draining(&self, next: &StateRegistry) -> Vec<Draining> {
+    fn still_draining(&self, next: &StateRegistry, departed: Vec<(String, InstanceEntry)>) -> Vec<Draining> {
         let previous = self.shared.load();
         let earlier =
             previous.draining.iter().map(|d| (instance_key(&d.node, &d.id), &d.state, Arc::clone(&d.connections)));
-        let now = self.registry.departed(next).map(|(key, state, idle)| (key.to_string(), state, idle));
+        let now = departed.iter().map(|(key, (state, idle))| (key.clone(), state, Arc::clone(idle)));
         let mut draining: Vec<Draining> = earlier
             .chain(now)
             .filter(|(key, state, _)| state.in_flight() > 0 && !next.contains(key))

@@ -1,9 +1,11 @@
 //! What outlives a snapshot swap, carried from one build to the next: each
-//! instance's counters and idle connections (keyed by `node/ID`), each
-//! service's round-robin cursor, each route's retry budget. Each build starts
-//! a fresh registry and carries over the entries still in use; an instance
-//! that left keeps its state alive only as long as its in-flight requests
-//! hold it.
+//! service's round-robin cursor and its instances' counters and idle
+//! connections (keyed by `node/ID`), each route's retry budget. A build
+//! moves what it keeps from the previous registry into a new one: a route
+//! reused as it was takes its service's whole state in one move, so a change
+//! to one service costs work for that service, not for all of them. What is
+//! left behind in the old registry is what departed; an instance that left
+//! keeps its state alive only as long as its in-flight requests hold it.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
@@ -11,66 +13,96 @@ use std::sync::Arc;
 
 use crate::upstream::{Idle, InstanceState, RetryBudget};
 
-/// The state of every instance, service and route in the current snapshot.
-#[derive(Debug, Default)]
+/// Keys are ours (Consul names), not an attacker's, and a rebuild at ten
+/// thousand services hashes tens of thousands of them: a fast hasher.
+type Map<T> = HashMap<String, T, foldhash::fast::RandomState>;
+
+/// An instance's counters and its idle connections.
+pub type InstanceEntry = (Arc<InstanceState>, Arc<Idle>);
+
+/// One service's carried state.
+#[derive(Debug, Default, Clone)]
+struct ServiceState {
+    cursor: Arc<AtomicUsize>,
+    instances: Map<InstanceEntry>,
+    /// During a build that rebuilds this service: its previous instances not carried (yet).
+    previous: Map<InstanceEntry>,
+}
+
+/// The state of every service, instance and route in the current snapshot.
+#[derive(Debug, Default, Clone)]
 pub struct StateRegistry {
-    instances: HashMap<String, Arc<InstanceState>>,
-    connections: HashMap<String, Arc<Idle>>,
-    cursors: HashMap<String, Arc<AtomicUsize>>,
-    budgets: HashMap<String, Arc<RetryBudget>>,
+    services: Map<ServiceState>,
+    budgets: Map<Arc<RetryBudget>>,
 }
 
 impl StateRegistry {
-    /// The counters of instance `key` from this registry (or new ones), recorded in `next`.
-    pub fn carry_instance(&self, next: &mut StateRegistry, key: &str) -> Arc<InstanceState> {
-        carry(&self.instances, &mut next.instances, key)
+    /// Takes `service`'s whole state over from `old` (its routes are reused as they were).
+    pub fn keep_service(&mut self, old: &mut StateRegistry, service: &str) {
+        if !self.services.contains_key(service) {
+            if let Some((name, state)) = old.services.remove_entry(service) {
+                self.services.insert(name, state);
+            }
+        }
     }
 
-    /// The idle connections of instance `key` from this registry (or none yet), recorded in `next`.
-    pub fn carry_connections(&self, next: &mut StateRegistry, key: &str) -> Arc<Idle> {
-        carry(&self.connections, &mut next.connections, key)
+    /// The counters and idle connections of instance `key` of `service`,
+    /// taken from `old` (or new ones).
+    pub fn carry_instance(&mut self, old: &mut StateRegistry, service: &str, key: &str) -> InstanceEntry {
+        let state = self.service(old, service);
+        if let Some(entry) = state.instances.get(key) {
+            return entry.clone();
+        }
+        let entry = state.previous.remove(key).unwrap_or_default();
+        state.instances.insert(key.to_string(), entry.clone());
+        entry
     }
 
-    /// The round-robin cursor of `service` from this registry (or a new one), recorded in `next`.
-    pub fn carry_cursor(&self, next: &mut StateRegistry, service: &str) -> Arc<AtomicUsize> {
-        carry(&self.cursors, &mut next.cursors, service)
+    /// The round-robin cursor of `service`, taken from `old` (or a new one).
+    pub fn carry_cursor(&mut self, old: &mut StateRegistry, service: &str) -> Arc<AtomicUsize> {
+        Arc::clone(&self.service(old, service).cursor)
     }
 
-    /// The retry budget of route `prefix` from this registry (or a new one), recorded in `next`.
-    pub fn carry_budget(&self, next: &mut StateRegistry, prefix: &str) -> Arc<RetryBudget> {
-        carry(&self.budgets, &mut next.budgets, prefix)
+    /// The retry budget of route `prefix`, taken from `old` (or a new one).
+    pub fn carry_budget(&mut self, old: &mut StateRegistry, prefix: &str) -> Arc<RetryBudget> {
+        if let Some(budget) = self.budgets.get(prefix) {
+            return Arc::clone(budget);
+        }
+        let budget = old.budgets.remove(prefix).unwrap_or_default();
+        self.budgets.insert(prefix.to_string(), Arc::clone(&budget));
+        budget
     }
 
-    /// Instances tracked here but not in `next`: key, counters, idle connections.
-    pub fn departed<'a>(
-        &'a self,
-        next: &'a StateRegistry,
-    ) -> impl Iterator<Item = (&'a str, &'a Arc<InstanceState>, Arc<Idle>)> {
-        self.instances
-            .iter()
-            .filter(|(key, _)| !next.instances.contains_key(*key))
-            .map(|(key, s)| (key.as_str(), s, self.connections.get(key).cloned().unwrap_or_default()))
+    /// Ends a build: the instances of `old` this registry did not take.
+    pub fn finish(&mut self, old: StateRegistry) -> Vec<(String, InstanceEntry)> {
+        let mut departed: Vec<(String, InstanceEntry)> =
+            self.services.values_mut().flat_map(|s| std::mem::take(&mut s.previous)).collect();
+        departed.extend(old.services.into_values().flat_map(|s| s.instances.into_iter().chain(s.previous)));
+        departed
     }
 
     /// True when instance `key` is tracked.
     pub fn contains(&self, key: &str) -> bool {
-        self.instances.contains_key(key)
+        self.services.values().any(|s| s.instances.contains_key(key))
+    }
+
+    /// `service`'s state in this registry, moved from `old` on first use.
+    fn service(&mut self, old: &mut StateRegistry, service: &str) -> &mut ServiceState {
+        self.services.entry(service.to_string()).or_insert_with(|| match old.services.remove(service) {
+            Some(before) => ServiceState {
+                cursor: before.cursor,
+                instances: Map::default(),
+                previous: before.instances.into_iter().chain(before.previous).collect(),
+            },
+            None => ServiceState::default(),
+        })
     }
 
     /// Number of instances tracked.
     #[cfg(test)]
     pub(crate) fn instances(&self) -> usize {
-        self.instances.len()
+        self.services.values().map(|s| s.instances.len()).sum()
     }
-}
-
-fn carry<T: Default>(old: &HashMap<String, Arc<T>>, next: &mut HashMap<String, Arc<T>>, key: &str) -> Arc<T> {
-    if let Some(found) = next.get(key) {
-        return Arc::clone(found);
-    }
-    let value = old.get(key).cloned().unwrap_or_default();
-    next.insert(key.to_string(), Arc::clone(&value));
-    value
 }
 
 #[cfg(test)]

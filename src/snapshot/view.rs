@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::reuse::Dirty;
 use crate::consul::{Instance, Services};
 use crate::discovery::Update;
 use crate::routing::tags::TAG_PREFIX;
@@ -31,6 +32,9 @@ pub struct View {
     grace: Duration,
     /// The state from before the last reset, while its grace period lasts.
     held: Option<Held>,
+    /// Services changed since [`View::take_dirty`] was last called; `None`:
+    /// anything may have changed.
+    dirty: Option<Dirty>,
 }
 
 #[derive(Debug, Clone)]
@@ -53,15 +57,26 @@ impl View {
             Update::Catalog(services) => {
                 let relevant: Services = services.into_iter().filter(|(_, tags)| declares_anything(tags)).collect();
                 let changed = self.catalog.as_ref() != Some(&relevant);
-                self.catalog = Some(relevant);
+                let before = self.catalog.replace(relevant).unwrap_or_default();
+                let now = self.catalog.as_ref().map(|c| changed_tags(&before, c));
+                self.mark(now.unwrap_or_default());
                 changed
             }
             Update::Instances { service, instances } => {
-                self.instances.insert(service, instances.clone()).as_ref() != Some(&instances)
+                let changed = self.instances.get(&service) != Some(&instances);
+                if changed {
+                    self.mark([service.clone()]);
+                    self.instances.insert(service, instances);
+                }
+                changed
             }
-            Update::Removed(service) => self.instances.remove(&service).is_some(),
+            Update::Removed(service) => {
+                self.mark([service.clone()]);
+                self.instances.remove(&service).is_some()
+            }
             Update::Reset => {
                 self.hold();
+                self.dirty = None;
                 false
             }
         }
@@ -78,6 +93,18 @@ impl View {
             Some(Held { until, catalog: effective.catalog.unwrap_or_default(), instances: effective.instances });
     }
 
+    /// The services changed since the last call (`None`: assume all), and
+    /// starts recording afresh.
+    pub fn take_dirty(&mut self) -> Option<Dirty> {
+        self.dirty.replace(Dirty::default())
+    }
+
+    fn mark(&mut self, services: impl IntoIterator<Item = String>) {
+        if let Some(dirty) = &mut self.dirty {
+            dirty.extend(services);
+        }
+    }
+
     /// When the current hold ends, if one is active.
     pub fn held_until(&self) -> Option<Instant> {
         self.held.as_ref().map(|h| h.until)
@@ -88,6 +115,7 @@ impl View {
         match &self.held {
             Some(h) if h.until <= Instant::now() => {
                 self.held = None;
+                self.dirty = None;
                 true
             }
             _ => false,
@@ -106,8 +134,15 @@ impl View {
                 instances.insert(service.clone(), now.clone());
             }
         }
-        Cow::Owned(View { catalog: Some(catalog), instances, grace: self.grace, held: None })
+        Cow::Owned(View { catalog: Some(catalog), instances, grace: self.grace, held: None, dirty: None })
     }
+}
+
+/// Services whose tags differ between two catalogs (added, removed or changed).
+fn changed_tags(before: &Services, now: &Services) -> Vec<String> {
+    let gone = before.iter().filter(|(name, tags)| now.get(*name) != Some(*tags));
+    let came = now.iter().filter(|(name, _)| !before.contains_key(*name));
+    gone.chain(came).map(|(name, _)| name.clone()).collect()
 }
 
 fn declares_anything(tags: &[String]) -> bool {

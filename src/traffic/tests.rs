@@ -72,3 +72,22 @@ async fn the_sampler_publishes_four_times_a_second() {
     stop.cancel();
     task.await.expect("stops");
 }
+
+#[tokio::test(start_paused = true)]
+async fn nobody_looking_means_no_sampling() {
+    let shared: crate::snapshot::Shared = Arc::new(arc_swap::ArcSwap::from_pointee(snapshot(&["a", "b"])));
+    let (traffic, stop) = (Traffic::default(), CancellationToken::new());
+    tokio::spawn(traffic.clone().run(shared, stop.clone()));
+    tokio::time::sleep(TICK * 8).await;
+    assert!(traffic.view.borrow().routes.is_empty(), "nobody looked: nothing sampled");
+    assert!(traffic.latest().routes.is_empty(), "the first look finds nothing yet");
+    tokio::time::sleep(TICK * 2).await;
+    assert_eq!(traffic.latest().routes.len(), 1, "sampled once someone looked");
+    tokio::time::sleep(WATCHED_FOR + TICK * 2).await;
+    assert!(traffic.view.borrow().routes.is_empty(), "stops once nobody looks for {WATCHED_FOR:?}");
+    let dashboard = traffic.subscribe();
+    tokio::time::sleep(TICK * 2).await;
+    assert_eq!(traffic.view.borrow().routes.len(), 1, "a connected dashboard keeps it sampling");
+    drop(dashboard);
+    stop.cancel();
+}

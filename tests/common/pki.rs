@@ -51,3 +51,17 @@ impl Authority {
         leaf
     }
 }
+
+impl Authority {
+    /// HCL for a Consul agent serving HTTPS with a certificate from this CA
+    /// for loopback (`localhost`, `127.0.0.1`); plain HTTP stays on too.
+    pub fn agent_https_hcl(&self) -> String {
+        let leaf = self.issue("agent", &["localhost", "127.0.0.1"]);
+        format!(
+            "tls {{ defaults {{ ca_file = \"{}\" cert_file = \"{}\" key_file = \"{}\" }} }}",
+            self.cert.display(),
+            leaf.cert.display(),
+            leaf.key.display(),
+        )
+    }
+}

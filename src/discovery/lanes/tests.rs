@@ -9,10 +9,10 @@ fn client(address: &str) -> Client {
 fn over_http1_a_slot_is_a_connection_and_the_feed_keeps_its_share() {
     let lanes = Lanes::new(client("http://127.0.0.1:8500"), 10);
     let leases: Vec<Lease> = std::iter::from_fn(|| lanes.lease()).take(100).collect();
-    assert_eq!(leases.len(), 10 - FEED_CONNECTIONS, "the feed's connections are never handed out");
+    assert_eq!(leases.len(), 10 - RESERVED_HTTP1, "the feed's and the idle pool's connections are kept back");
     assert_eq!(lanes.connections(true), 10, "with the feed running, the budget is used exactly");
     drop(leases);
-    assert_eq!(lanes.connections(false), 0);
+    assert_eq!(lanes.connections(false), crate::consul::HTTP1_IDLE_CONNECTIONS, "at most the idle pool");
     assert!(lanes.lease().is_some(), "a dropped lease frees its slot");
 }
 
@@ -36,5 +36,5 @@ fn http2_can_be_turned_off_for_an_https_agent() {
         ConsulSettings { address: "https://127.0.0.1:8501".into(), http2: false, ..ConsulSettings::default() };
     let lanes = Lanes::new(Client::new(&settings).expect("client"), 8);
     let leases: Vec<Lease> = std::iter::from_fn(|| lanes.lease()).take(100).collect();
-    assert_eq!(leases.len(), 8 - FEED_CONNECTIONS);
+    assert_eq!(leases.len(), 8 - RESERVED_HTTP1);
 }

@@ -11,6 +11,9 @@ use crate::consul::ConsulAgent;
 /// Operations per transaction (Consul accepts up to 128).
 const OPS_PER_TXN: usize = 64;
 
+/// Transactions in flight at once.
+const PARALLEL_TXNS: usize = 8;
+
 /// One instance in the catalog, with one check of its own.
 #[derive(Debug, Clone)]
 pub struct CatalogInstance {
@@ -59,12 +62,31 @@ impl ConsulAgent {
             .iter()
             .map(|n| json!({ "Node": { "Verb": "set", "Node": { "Node": n, "Address": "127.0.0.1" } } }))
             .collect();
-        for batch in node_ops.chunks(OPS_PER_TXN) {
-            self.txn(batch).await;
-        }
+        self.txns(&node_ops).await;
         let ops: Vec<Value> = instances.iter().flat_map(|i| [i.service_op(), i.check_op()]).collect();
-        for batch in ops.chunks(OPS_PER_TXN) {
-            self.txn(batch).await;
+        self.txns(&ops).await;
+    }
+
+    /// Applies `ops` in transactions, [`PARALLEL_TXNS`] at a time.
+    async fn txns(&self, ops: &[Value]) {
+        let batches: Vec<Value> = ops.chunks(OPS_PER_TXN).map(|b| Value::Array(b.to_vec())).collect();
+        for wave in batches.chunks(PARALLEL_TXNS) {
+            let mut running = tokio::task::JoinSet::new();
+            for batch in wave {
+                let request = self.authorized(self.http.put(format!("{}/v1/txn", self.addr()))).json(batch);
+                running.spawn(async move {
+                    let response = request.send().await.expect("consul answers");
+                    let status = response.status();
+                    assert!(
+                        status.is_success(),
+                        "transaction: {status}: {}",
+                        response.text().await.unwrap_or_default()
+                    );
+                });
+            }
+            while let Some(done) = running.join_next().await {
+                done.expect("transaction task");
+            }
         }
     }
 

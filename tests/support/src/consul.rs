@@ -85,7 +85,7 @@ pub struct ConsulAgent {
     options: AgentOptions,
     dir: tempfile::TempDir,
     child: Option<Child>,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl ConsulAgent {
@@ -304,7 +304,7 @@ impl ConsulAgent {
     }
 
     /// Adds the harness's token, if the agent has one.
-    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub(crate) fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.options.token {
             Some(token) => request.header("x-consul-token", token),
             None => request,
