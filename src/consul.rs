@@ -58,6 +58,9 @@ pub struct Reply<T> {
     pub filtered: bool,
 }
 
+/// A raw HTTP reply from the agent, whichever transport carried it: status, headers, body.
+pub type Answer = (http::StatusCode, http::HeaderMap, bytes::Bytes);
+
 /// Catalog view: service name → union of its instances' tags.
 pub type Services = BTreeMap<String, Vec<String>>;
 
@@ -255,7 +258,7 @@ impl Client {
     }
 }
 
-async fn http1_get(http: &reqwest::Client, url: reqwest::Url) -> Result<h2::Answer, Error> {
+async fn http1_get(http: &reqwest::Client, url: reqwest::Url) -> Result<Answer, Error> {
     let response = http.get(url).send().await.map_err(unreachable)?;
     let (status, headers) = (response.status(), response.headers().clone());
     Ok((status, headers, response.bytes().await.map_err(unreachable)?))

@@ -210,7 +210,8 @@ impl Metrics {
         families.lock_created().retain(|route, instances| {
             let route_lives = live_route(route);
             instances.retain(|(node, id)| {
-                let keep = route_lives && (**id == *"none" && node.is_empty() || live_instance(route, node, id));
+                let no_instance = node.is_empty() && &**id == "none";
+                let keep = route_lives && (no_instance || live_instance(route, node, id));
                 if !keep {
                     let gone = labels(route, node, id);
                     for class in CLASSES {

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
 
-use super::Error;
+use super::{Answer, Error};
 
 const PING_EVERY: Duration = Duration::from_secs(15);
 const PONG_WITHIN: Duration = Duration::from_secs(10);
@@ -46,9 +46,6 @@ struct Open {
     sender: SendRequest<Bytes>,
     closed: Arc<AtomicBool>,
 }
-
-/// A reply: status, headers, body.
-pub type Answer = (http::StatusCode, http::HeaderMap, Bytes);
 
 impl Lane {
     pub fn new(target: Arc<Target>) -> Lane {

@@ -62,6 +62,11 @@ impl<T> PrefixTable<T> {
         }
     }
 
+    /// The value of exactly `prefix`, if it is one of the prefixes.
+    pub fn get(&self, prefix: &str) -> Option<&T> {
+        self.map.get(prefix)
+    }
+
     /// Number of prefixes.
     pub fn len(&self) -> usize {
         self.map.len()

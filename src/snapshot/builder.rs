@@ -5,7 +5,6 @@
 //! meanwhile is folded into the next one. A check flapping hundreds of times a
 //! second therefore costs at most one build per `coalesce`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use tokio::time::Instant;
 use super::build::{build_reusing, View};
 use super::registry::{InstanceEntry, StateRegistry};
 use super::reuse::Reuse;
-use super::{Draining, Route, Shared};
+use super::{Draining, Shared};
 use crate::consul::{instance_key, split_instance_key};
 use crate::discovery::Update;
 use crate::metrics::Metrics;
@@ -105,11 +104,11 @@ impl Builder {
         let built = build_reusing(&view, &self.statics, old, self.generation, &self.metrics, &reuse);
         let (mut snapshot, registry) = (built.snapshot, built.registry);
         snapshot.draining = self.still_draining(&registry, built.departed);
-        let routes: HashMap<&str, &Route> = snapshot.routes().into_iter().map(|r| (&*r.prefix, &**r)).collect();
+        let table = &snapshot.table;
         let serves = |prefix: &str, node: &str, id: &str| {
-            routes.get(prefix).is_some_and(|r| r.upstream.endpoints.iter().any(|e| *e.node == *node && *e.id == *id))
+            table.get(prefix).is_some_and(|r| r.upstream.endpoints.iter().any(|e| *e.node == *node && *e.id == *id))
         };
-        self.metrics.retain(|prefix| routes.contains_key(prefix), serves);
+        self.metrics.retain(|prefix| table.get(prefix).is_some(), serves);
         self.registry = registry;
         tracing::debug!(generation = self.generation, routes = snapshot.table.len(), "snapshot published");
         self.shared.store(Arc::new(snapshot));

@@ -8,7 +8,7 @@
 //! `Arc<Route>`, with its instances' state, balancer and metric handles),
 //! and its service's carried state moves to the new registry in one piece.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::registry::StateRegistry;
@@ -18,7 +18,8 @@ use crate::routing::options::RouteOptions;
 /// What the next build may take from the previous snapshot.
 #[derive(Default)]
 pub struct Reuse<'a> {
-    routes: HashMap<&'a str, &'a Arc<Route>, foldhash::fast::RandomState>,
+    /// The previous snapshot (none: nothing to reuse).
+    previous: Option<&'a Snapshot>,
     /// Services changed since the previous snapshot.
     dirty: Dirty,
     /// Services that had a declaration refused: rebuilt, so the refusal is reported again.
@@ -32,7 +33,7 @@ impl<'a> Reuse<'a> {
     /// Routes of `previous` whose service is not in `dirty` may be reused.
     pub fn from(previous: &'a Snapshot, dirty: Dirty) -> Reuse<'a> {
         Reuse {
-            routes: previous.table.iter().collect(),
+            previous: Some(previous),
             dirty,
             refused: previous.rejected.iter().map(|r| r.source.as_str()).collect(),
         }
@@ -50,7 +51,7 @@ impl<'a> Reuse<'a> {
         if self.dirty.contains(service) || self.refused.contains(service) {
             return None;
         }
-        let route = self.routes.get(prefix)?;
+        let route = self.previous?.table.get(prefix)?;
         if &*route.service != service || route.origin != origin || route.options != options {
             return None;
         }

@@ -65,3 +65,11 @@ proptest! {
         prop_assert_eq!(hit(&t, &path), naive(&prefixes, &path));
     }
 }
+
+#[test]
+fn get_finds_only_an_exact_prefix() {
+    let t = table(&["/products", "/"]);
+    assert!(t.get("/products").is_some());
+    assert!(t.get("/products/42").is_none(), "no longest-prefix match here");
+    assert!(t.get("/cart").is_none());
+}
