@@ -28,6 +28,7 @@ fn view(services: usize, instances: usize) -> View {
                 port: 10_000 + j as u16,
                 weight: 1,
                 meta: Default::default(),
+                tags: Vec::new(),
             })
             .collect();
         view.apply(Update::Instances { service: format!("svc-{i}"), instances: list });

@@ -10,6 +10,7 @@
 
 mod cache;
 mod dashboard;
+mod explain;
 mod routes;
 pub mod scrape;
 
@@ -21,6 +22,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::bearer_token;
+use crate::consul::Client;
 use crate::discovery::Statuses;
 use crate::metrics::Metrics;
 use crate::proxy::Policies;
@@ -45,6 +47,8 @@ pub struct Admin {
     pub policies: Arc<Policies>,
     /// Set once shutdown has begun: `/healthz` says 503 while requests drain.
     pub draining: CancellationToken,
+    /// The Consul agent, for `/admin/explain`'s failing checks (none: not asked).
+    pub consul: Option<Client>,
 }
 
 impl Handler for Admin {
@@ -70,6 +74,9 @@ impl Handler for Admin {
                 StatusCode::OK,
                 &routes::report(&self.snapshot.load(), &self.statuses, &self.traffic.latest()),
             ),
+            "/admin/explain" => {
+                explain::explain(&self.snapshot.load(), request.uri().query(), self.consul.as_ref()).await
+            }
             "/admin/dashboard" => dashboard::page(),
             "/admin/events" => dashboard::events(&self.traffic),
             "/admin/cache" if purging => cache::purge(&self.policies.cache, request.uri().query()).await,

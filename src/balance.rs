@@ -5,8 +5,10 @@
 //! (their in-flight load, which are eligible), and the only state it touches
 //! is an atomic cursor, so picking takes no lock. The cursor survives snapshot
 //! swaps (the snapshot's registry carries it), so a rebuilt snapshot keeps
-//! its round-robin position.
+//! its round-robin position. Consistent hashing ([`ring`]) picks by a key
+//! the request carries ([`HashKey`]).
 
+pub mod ring;
 pub mod wrr;
 
 use std::fmt;
@@ -24,6 +26,8 @@ pub enum Policy {
     WeightedRoundRobin,
     /// Least in-flight of two random instances.
     PowerOfTwo,
+    /// Consistent hashing of a request key ([`HashKey`]) on a [`ring::Ring`].
+    Hash,
 }
 
 impl FromStr for Policy {
@@ -33,7 +37,8 @@ impl FromStr for Policy {
             "rr" | "round-robin" => Ok(Policy::RoundRobin),
             "wrr" | "weighted" => Ok(Policy::WeightedRoundRobin),
             "p2c" | "least-inflight" => Ok(Policy::PowerOfTwo),
-            _ => Err(format!("unknown balancing policy {s:?} (expected rr, wrr or p2c)")),
+            "hash" => Err("hash needs a key: hash:header=NAME, hash:cookie=NAME, hash:ip or hash:path".to_string()),
+            _ => Err(format!("unknown balancing policy {s:?} (expected rr, wrr, p2c or hash:KEY)")),
         }
     }
 }
@@ -44,6 +49,7 @@ impl fmt::Display for Policy {
             Policy::RoundRobin => "rr",
             Policy::WeightedRoundRobin => "wrr",
             Policy::PowerOfTwo => "p2c",
+            Policy::Hash => "hash",
         })
     }
 }
@@ -84,7 +90,8 @@ impl Balancer {
                 let slot = self.next() % self.schedule.len().max(1);
                 Some(self.schedule.get(slot).map_or(0, |&i| i as usize).min(len - 1))
             }
-            (_, Policy::PowerOfTwo) => Some(power_of_two(len, in_flight)),
+            // A hash route picks on its ring; without a key it spreads by load.
+            (_, Policy::PowerOfTwo | Policy::Hash) => Some(power_of_two(len, in_flight)),
         }
     }
 
@@ -108,6 +115,49 @@ impl Balancer {
 
     fn next(&self) -> usize {
         self.cursor.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// What a hash route hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HashKey {
+    /// A request header's value.
+    Header(http::HeaderName),
+    /// A cookie's value.
+    Cookie(Box<str>),
+    /// The client's address.
+    Ip,
+    /// The normalized path.
+    Path,
+}
+
+impl HashKey {
+    /// Parses what follows `hash:` in `portico.lb=hash:…`.
+    pub fn parse(value: &str) -> Result<HashKey, String> {
+        match value.split_once('=') {
+            Some(("header", name)) => http::HeaderName::from_bytes(name.trim().as_bytes())
+                .map(HashKey::Header)
+                .map_err(|_| format!("{name:?} is not a header name")),
+            Some(("cookie", name))
+                if !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b'=' && b != b';') =>
+            {
+                Ok(HashKey::Cookie(name.into()))
+            }
+            None if value == "ip" => Ok(HashKey::Ip),
+            None if value == "path" => Ok(HashKey::Path),
+            _ => Err(format!("expected hash:header=NAME, hash:cookie=NAME, hash:ip or hash:path, got hash:{value}")),
+        }
+    }
+}
+
+impl fmt::Display for HashKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HashKey::Header(name) => write!(f, "header={name}"),
+            HashKey::Cookie(name) => write!(f, "cookie={name}"),
+            HashKey::Ip => f.write_str("ip"),
+            HashKey::Path => f.write_str("path"),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::routing::options::RouteOptions;
-use crate::routing::tags::parse_prefix;
+use crate::routing::tags::parse_route;
 
 pub use crate::consul::{ConsulSettings, ConsulTls};
 pub use crate::proxy::ProxySettings;
@@ -261,15 +261,15 @@ fn normalize_consul_address(value: &str, ssl: bool) -> Result<String, ConfigErro
     Ok(with_scheme.trim_end_matches('/').to_string())
 }
 
-/// Parses `--route /prefix=service`.
+/// Parses `--route /prefix=service` (or `host/prefix=service`).
 pub fn parse_route_flag(spec: &str) -> Result<StaticRoute, ConfigError> {
-    let (prefix, service) = spec.split_once('=').ok_or_else(|| invalid("--route", spec, "expected PREFIX=SERVICE"))?;
-    let prefix = parse_prefix(prefix.trim()).map_err(|e| invalid("--route", spec, e))?;
+    let (route, service) = spec.split_once('=').ok_or_else(|| invalid("--route", spec, "expected PREFIX=SERVICE"))?;
+    let (host, prefix) = parse_route(route.trim()).map_err(|e| invalid("--route", spec, e))?;
     let service = service.trim();
     if service.is_empty() {
         return Err(invalid("--route", spec, "service name is empty"));
     }
-    Ok(StaticRoute { prefix, service: service.to_string(), options: RouteOptions::default() })
+    Ok(StaticRoute { host, prefix, service: service.to_string(), options: RouteOptions::default() })
 }
 
 /// Parses a human duration such as `500ms`, `2s` or `5m`.

@@ -25,7 +25,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 pub use settings::{ConsulSettings, ConsulTls};
-pub use types::{instance_key, split_instance_key, CheckRow, Instance};
+pub use types::{instance_key, split_instance_key, CheckRow, CheckState, Instance, InstanceHealth};
 
 /// Why a Consul call failed. Every failure is retried by the caller.
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +200,14 @@ impl Client {
             return Err(Error::Blind(format!("every instance of {service} was filtered by ACLs")));
         }
         Ok(Reply { index, body, filtered })
+    }
+
+    /// `GET /v1/health/service/<name>` (not blocking): every instance, passing
+    /// or not, with its checks.
+    pub async fn health(&self, service: &str) -> Result<Vec<InstanceHealth>, Error> {
+        let url = self.url(&["v1", "health", "service", service], 0, false)?;
+        let (_, _, bytes) = self.get(url).await?;
+        types::decode_health_checks(&bytes)
     }
 
     /// `GET /v1/health/state/any`: every check in the datacenter, digested.

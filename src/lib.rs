@@ -65,6 +65,7 @@ pub mod admin;
 pub mod auth;
 pub mod balance;
 pub mod cache;
+pub mod canary;
 pub mod config;
 pub mod consul;
 pub mod discovery;

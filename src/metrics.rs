@@ -58,6 +58,8 @@ pub struct RouteMetrics {
     retries: OnceLock<Counter>,
     /// Instances ejected by passive outlier detection.
     ejections: OnceLock<Counter>,
+    /// Canary aborts.
+    canary_aborts: OnceLock<Counter>,
     /// Edge-policy outcomes, for routes with policies (in [`EdgeOutcome`] order).
     pub edge: Option<Box<[Counter; 7]>>,
 }
@@ -70,6 +72,7 @@ struct Families {
     upstream_errors: Family<Labels, Counter>,
     retries: Family<Labels, Counter>,
     ejections: Family<Labels, Counter>,
+    canary_aborts: Family<Labels, Counter>,
     edge: Family<Labels, Counter>,
     /// Routes that have series, each with the (node, ID) of its instances
     /// that have request counters: what [`Metrics::retain`] may have to
@@ -134,6 +137,11 @@ impl Default for Metrics {
         registry.register("upstream_errors", "Upstream failures by route and kind", f.upstream_errors.clone());
         registry.register("retries", "Attempts sent again to another instance, by route", f.retries.clone());
         registry.register("ejections", "Instances ejected by outlier detection, by route", f.ejections.clone());
+        registry.register(
+            "canary_aborts",
+            "Canary releases aborted for their 5xx rate, by route",
+            f.canary_aborts.clone(),
+        );
         registry.register("edge_decisions", "Edge-policy outcomes by route, policy and outcome", f.edge.clone());
         registry.register(
             "snapshot_propagation_seconds",
@@ -190,6 +198,7 @@ impl Metrics {
             errors: OnceLock::new(),
             retries: OnceLock::new(),
             ejections: OnceLock::new(),
+            canary_aborts: OnceLock::new(),
             edge: None,
         }
     }
@@ -235,6 +244,7 @@ fn forget_route(f: &Families, route: &str) {
         f.latency.remove(&by_route);
         f.retries.remove(&by_route);
         f.ejections.remove(&by_route);
+        f.canary_aborts.remove(&by_route);
         for kind in ERROR_KINDS {
             f.upstream_errors.remove(&error_labels(route, kind));
         }
@@ -296,6 +306,11 @@ impl RouteMetrics {
     /// Counts an instance ejected by outlier detection.
     pub fn ejected(&self) {
         self.ejections.get_or_init(|| self.series(&self.families.ejections)).inc();
+    }
+
+    /// Counts an aborted canary.
+    pub fn canary_aborted(&self) {
+        self.canary_aborts.get_or_init(|| self.series(&self.families.canary_aborts)).inc();
     }
 
     /// Counts an edge-policy decision (a no-op on routes without policies).

@@ -18,6 +18,7 @@ pub mod idle_sweep;
 pub mod policies;
 pub mod retry;
 pub mod settings;
+pub mod steer;
 pub mod upgrade;
 pub mod validate;
 
@@ -28,9 +29,11 @@ use hyper::body::Incoming;
 
 use crate::auth::X_AUTH_SUBJECT;
 use crate::routing::encoded::EncodedChars;
+use crate::routing::host;
 use crate::routing::path::normalize;
 use crate::server::{Conn, Handler};
-use crate::snapshot::{Route, Shared};
+use crate::snapshot::{Choice, Route, Shared};
+use crate::tls::Certificates;
 pub use body::{ProxyBody, UpstreamBody};
 pub use error::ProxyError;
 use exchange::Exchange;
@@ -38,13 +41,14 @@ use forward::Upstreams;
 use headers::RequestIds;
 pub use policies::Policies;
 pub use settings::ProxySettings;
+use steer::Steering;
 
 /// One request past routing: where it goes, whom from, and what records it.
 struct Leg<'a> {
     route: &'a Arc<Route>,
     /// The normalized path.
     path: &'a str,
-    conn: Conn,
+    conn: &'a Conn,
     exchange: &'a mut Exchange,
 }
 
@@ -79,13 +83,30 @@ pub struct Gateway {
     policies: Arc<Policies>,
     /// Plain-HTTP requests are redirected to this HTTPS port, if set.
     https_redirect: Option<u16>,
+    /// The TLS certificates, to refuse a request for a host another certificate serves (421).
+    certificates: Option<Arc<Certificates>>,
 }
 
 impl Gateway {
     /// A gateway reading `snapshot`, with `policies` for the routes that ask.
     pub fn new(snapshot: Shared, settings: ProxySettings, policies: Arc<Policies>) -> Gateway {
         let upstreams = Upstreams::new(&settings);
-        Gateway { snapshot, upstreams, ids: RequestIds::default(), settings, policies, https_redirect: None }
+        Gateway {
+            snapshot,
+            upstreams,
+            ids: RequestIds::default(),
+            settings,
+            policies,
+            https_redirect: None,
+            certificates: None,
+        }
+    }
+
+    /// Refuses (421) a TLS request for a host that has its own certificate,
+    /// other than the one its connection was set up for (RFC 9110 §15.5.20).
+    pub fn with_certificates(mut self, certificates: Option<Arc<Certificates>>) -> Gateway {
+        self.certificates = certificates;
+        self
     }
 
     /// Sends plain-HTTP clients to HTTPS on `port` (308) instead of serving them.
@@ -131,7 +152,8 @@ impl Gateway {
         validate::check_host(request.version(), request.headers())?;
         let uri = request.uri().clone(); // Bytes-backed: a refcount, not a copy
         let path = normalize(uri.path())?;
-        let route = self.route(&path)?;
+        self.check_misdirected(&request, &conn)?;
+        let route = self.route(&request, &path)?;
         exchange.route = Some(Arc::clone(&route));
         if let Some(escape) = refused_escape(&path, &route) {
             return Err(ProxyError::EncodedChar(escape));
@@ -140,28 +162,63 @@ impl Gateway {
         if request.headers().contains_key(&X_AUTH_SUBJECT) {
             request.headers_mut().remove(&X_AUTH_SUBJECT);
         }
-        if route.options.has_policies() {
+        let leg = Leg { route: &route, path: &path, conn: &conn, exchange };
+        let mut response = if route.options.has_policies() {
             // Boxed, so the state of the policy path (cache lookups, coalescing)
             // does not enlarge every request's future on routes without policies.
-            return Box::pin(self.with_policies(request, Leg { route: &route, path: &path, conn, exchange })).await;
+            Box::pin(self.with_policies(request, leg)).await?
+        } else {
+            self.forward(request, leg).await?
+        };
+        if !route.options.response_headers.is_empty() {
+            route.options.response_headers.apply(response.headers_mut());
         }
-        self.forward(request, Leg { route: &route, path: &path, conn, exchange }).await
+        Ok(response)
     }
 
     /// Picks an instance and sends the request (retrying when safe).
     async fn forward(&self, request: Request<Incoming>, leg: Leg<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         let upstream_path = forward::upstream_path(leg.path, leg.route);
-        self.upstreams.send(request, &upstream_path, leg.route, leg.conn, &self.settings, leg.exchange).await
+        let steering = self.steering(&request, &leg);
+        self.upstreams.send(request, &upstream_path, leg.route, leg.conn, steering, &self.settings, leg.exchange).await
     }
 
-    /// Loads the snapshot, matches, and lets go of the snapshot at once.
-    /// Before Consul has been read, an unknown path may yet get a route: 503.
-    fn route(&self, path: &str) -> Result<Arc<Route>, ProxyError> {
+    /// The canary side and hash key of a request (nothing to do on most routes).
+    fn steering(&self, request: &Request<Incoming>, leg: &Leg<'_>) -> Steering {
+        let route = leg.route;
+        if route.canary.is_none() && route.options.hash_key.is_none() {
+            return Steering { choice: Choice { cross_over: true, ..Choice::default() }, set_cookie: None };
+        }
+        let headers = request.headers();
+        let client = self.policies.trusted.client_ip(leg.conn.client.ip(), headers);
+        steer::steer(route, &steer::Request { headers, path: leg.path, client, tls: leg.conn.tls })
+    }
+
+    /// Loads the snapshot, matches host, path and matchers, and lets go of
+    /// the snapshot at once. Before Consul has been read, an unknown path may
+    /// yet get a route: 503.
+    fn route(&self, request: &Request<Incoming>, path: &str) -> Result<Arc<Route>, ProxyError> {
         let snapshot = self.snapshot.load();
-        match snapshot.route(path) {
+        let host = match snapshot.table.has_hosts() {
+            true => host::of_request(request.uri(), request.headers()),
+            false => None,
+        };
+        let (method, headers) = (request.method(), request.headers());
+        let accept = |r: &Arc<Route>| r.options.matchers.is_empty() || r.options.matchers.accept(method, headers);
+        match snapshot.table.find(host.as_deref(), path, accept) {
             Some(route) => Ok(Arc::clone(route)),
             None if !snapshot.synced => Err(ProxyError::NotReady),
             None => Err(ProxyError::NoRoute),
+        }
+    }
+
+    /// 421 when the request names a host with a certificate of its own that
+    /// is not the one its TLS connection was set up with.
+    fn check_misdirected(&self, request: &Request<Incoming>, conn: &Conn) -> Result<(), ProxyError> {
+        let (Some(certificates), Some(sni)) = (&self.certificates, &conn.server_name) else { return Ok(()) };
+        match host::of_request(request.uri(), request.headers()) {
+            Some(host) if certificates.misdirected(sni, &host) => Err(ProxyError::Misdirected),
+            _ => Ok(()),
         }
     }
 }

@@ -92,7 +92,7 @@ pub async fn run_with_reload(
     let policies = Arc::new(policies(&config)?);
     let control = ControlPlane::start(&config, stop.clone())?;
     tokio::spawn(Arc::clone(&policies.limiters).run_sweeper(config.edge.rate_limit.sweep_interval, stop.clone()));
-    tokio::spawn(reload_on(reload, Arc::clone(&policies), certificates, stop.clone()));
+    tokio::spawn(reload_on(reload, Arc::clone(&policies), certificates.clone(), stop.clone()));
     tokio::spawn(idle_sweep::run(control.shared.clone(), config.proxy.pool_idle_timeout, stop.clone()));
     let workers = Arc::new(Workers::start(config.proxy.threads).map_err(StartError::Threads)?);
     let admin_server = ServerSettings {
@@ -105,7 +105,8 @@ pub async fn run_with_reload(
     let server = ServerSettings { workers: Some(Arc::clone(&workers)), ..admin_server.clone() };
     // One gateway for every public listener: plain requests are redirected
     // to HTTPS when asked, TLS ones never are.
-    let mut gateway = Gateway::new(control.shared.clone(), config.proxy.clone(), Arc::clone(&policies));
+    let mut gateway = Gateway::new(control.shared.clone(), config.proxy.clone(), Arc::clone(&policies))
+        .with_certificates(certificates.clone());
     if let Some(port) = https_redirect(&config, &listeners) {
         gateway = gateway.redirect_to_https(port);
     }
@@ -148,6 +149,8 @@ struct ControlPlane {
     shared: Shared,
     statuses: Statuses,
     metrics: Arc<Metrics>,
+    /// A client of its own for the admin listener's occasional reads.
+    consul: Client,
     builder: tokio::task::JoinHandle<()>,
     discovery: tokio::task::JoinHandle<()>,
 }
@@ -170,9 +173,10 @@ impl ControlPlane {
         );
         let builder = tokio::spawn(builder.run(rx));
         let pinned: BTreeSet<String> = config.routes.iter().map(|r| r.service.clone()).collect();
+        let consul = client.fresh()?;
         let discovery = Discovery { client, settings: config.consul.clone(), updates: tx, statuses: statuses.clone() };
         let discovery = tokio::spawn(discovery.run(pinned, stop));
-        Ok(ControlPlane { shared, statuses, metrics, builder, discovery })
+        Ok(ControlPlane { shared, statuses, metrics, consul, builder, discovery })
     }
 
     /// The admin endpoints over this control plane, with the traffic sampler running.
@@ -186,7 +190,8 @@ impl ControlPlane {
         let traffic = Traffic::default();
         tokio::spawn(traffic.clone().run(self.shared.clone(), stop.clone()));
         let (snapshot, statuses, metrics) = (self.shared.clone(), self.statuses.clone(), self.metrics.clone());
-        Admin { snapshot, statuses, metrics, traffic, token, policies, draining }
+        let consul = Some(self.consul.clone());
+        Admin { snapshot, statuses, metrics, traffic, token, policies, draining, consul }
     }
 
     /// Waits for discovery to stop (it follows the stop token), then ends the builder.

@@ -60,12 +60,14 @@ pub struct ServerSettings {
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 56\r\n\r\n{\"error\":\"too many connections\",\"status\":503,\"retry\":1}\n";
 
 /// What a handler learns about the connection a request came on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Conn {
     /// The peer's address.
     pub client: SocketAddr,
     /// True when the connection is TLS.
     pub tls: bool,
+    /// The name the client asked for in the TLS handshake (SNI), lower-case.
+    pub server_name: Option<Arc<str>>,
 }
 
 /// Something that answers requests.
@@ -144,7 +146,7 @@ async fn serve_with<H: Handler>(
         };
         let _ = stream.set_nodelay(true);
         let handler = Arc::clone(&handler);
-        let conn = Conn { client, tls: tls.is_some() };
+        let conn = Conn { client, tls: tls.is_some(), server_name: None };
         let thread = settings.workers.as_ref().map_or(0, |w| w.next());
         let (watcher, workers) = (graceful[thread].watcher(), settings.workers.as_deref().map(|w| (w, thread)));
         // Plain and TLS connections are separate tasks: a plain connection's
@@ -204,6 +206,7 @@ fn service<H: Handler>(
        + 'static {
     service_fn(move |request| {
         let handler = Arc::clone(&handler);
+        let conn = conn.clone();
         async move { Ok::<_, Infallible>(handler.call(request, conn).await) }
     })
 }
@@ -217,9 +220,10 @@ async fn serve_plain<H: Handler>(
     watcher: Watcher,
     slot: OwnedSemaphorePermit,
 ) {
+    let client = conn.client;
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service(handler, conn));
     if let Err(error) = watcher.watch(connection).await {
-        tracing::debug!(%error, client = %conn.client, "connection ended with an error");
+        tracing::debug!(%error, %client, "connection ended with an error");
     }
     drop(slot);
 }
@@ -236,12 +240,14 @@ impl Secure {
         self,
         stream: TcpStream,
         handler: Arc<H>,
-        conn: Conn,
+        mut conn: Conn,
         watcher: Watcher,
         slot: OwnedSemaphorePermit,
     ) {
+        let client = conn.client;
         let result = match tokio::time::timeout(self.timeout, self.acceptor.accept(stream)).await {
             Ok(Ok(stream)) => {
+                conn.server_name = stream.get_ref().1.server_name().map(|name| name.to_ascii_lowercase().into());
                 // ALPN settled the protocol: an h2 connection that does not
                 // open with the HTTP/2 preface is closed (RFC 9113 §3.4), not
                 // sniffed and answered in HTTP/1.1.
@@ -259,7 +265,7 @@ impl Secure {
             Err(_) => Err("TLS handshake timed out".into()),
         };
         if let Err(error) = result {
-            tracing::debug!(%error, client = %conn.client, "TLS connection ended with an error");
+            tracing::debug!(%error, %client, "TLS connection ended with an error");
         }
         drop(slot);
     }

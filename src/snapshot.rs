@@ -17,10 +17,14 @@ use arc_swap::ArcSwap;
 
 use std::time::Duration;
 
+use crate::balance::ring::Ring;
 use crate::balance::Balancer;
+use crate::canary::health::CanaryHealth;
+use crate::canary::{Share, Side};
 use crate::metrics::RouteMetrics;
+use crate::routing::host::HostPattern;
 use crate::routing::options::RouteOptions;
-use crate::routing::table::PrefixTable;
+use crate::routing::route_table::RouteTable;
 pub use crate::upstream::Endpoint;
 use crate::upstream::{clock_ms, Ejection, Idle, InstanceState, RetryBudget};
 
@@ -32,8 +36,8 @@ pub type Shared = Arc<ArcSwap<Snapshot>>;
 pub struct Snapshot {
     /// Increases by one with every published snapshot.
     pub generation: u64,
-    /// Prefix → route.
-    pub table: PrefixTable<Arc<Route>>,
+    /// (host, prefix, matchers) → route.
+    pub table: RouteTable<Arc<Route>>,
     /// Declarations that were refused, with reasons, for `/admin/routes`.
     pub rejected: Vec<Rejection>,
     /// True once the catalog has been read at least once.
@@ -64,10 +68,15 @@ pub enum Origin {
     Tag,
 }
 
-/// A prefix bound to a service.
+/// A host, prefix and matchers bound to a service.
 #[derive(Debug)]
 pub struct Route {
-    /// Shared with rate-limit and cache keys without a copy.
+    /// Unique in the snapshot ([`crate::routing::route_key`]); shared with
+    /// metric labels, rate-limit and cache keys without a copy.
+    pub key: Arc<str>,
+    /// The hosts it answers for.
+    pub host: HostPattern,
+    /// The path prefix (what `strip-prefix` removes).
     pub prefix: Arc<str>,
     pub service: Box<str>,
     pub origin: Origin,
@@ -77,13 +86,53 @@ pub struct Route {
     pub metrics: RouteMetrics,
     /// Retries this route can afford; outlives snapshots, shared by every listener.
     pub retry_budget: Arc<RetryBudget>,
+    /// The canary release, when the service has canary instances.
+    pub canary: Option<Canary>,
+}
+
+/// A route's canary: its share and its health, which outlives snapshots
+/// until the canary instances' tags change.
+#[derive(Debug)]
+pub struct Canary {
+    /// The share the tags declare.
+    pub share: Share,
+    pub health: Arc<CanaryHealth>,
+    /// Identifies the canary instances' tags and versions.
+    pub fingerprint: u64,
+}
+
+impl Canary {
+    /// The share in force: 0 once aborted.
+    pub fn effective(&self) -> Share {
+        self.health.effective(self.share)
+    }
 }
 
 /// The passing instances of one service and how to choose among them.
 #[derive(Debug)]
 pub struct Upstream {
+    /// Stable instances first, then canary instances from `canary_from`.
     pub endpoints: Box<[Endpoint]>,
+    /// Picks among the stable instances.
     pub balancer: Balancer,
+    /// Index of the first canary instance (`endpoints.len()` when none).
+    pub canary_from: usize,
+    /// Picks among the canary instances.
+    pub canary_balancer: Balancer,
+    /// Consistent-hash ring over every endpoint, for `hash` routes.
+    pub ring: Option<Ring>,
+    /// Identifies the canary instances' tags and versions (0: none).
+    pub canary_fingerprint: u64,
+}
+
+/// Which instances a request may go to, and the key a hash route uses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Choice {
+    pub side: Side,
+    /// When the side has no usable instance, may the other side serve?
+    pub cross_over: bool,
+    /// The request's hash key, on a `hash` route.
+    pub hash: Option<u64>,
 }
 
 /// A declaration that did not make it into the table.
@@ -98,15 +147,15 @@ pub struct Rejection {
 }
 
 impl Snapshot {
-    /// The route for a normalized path.
+    /// The route for a normalized path on any host, without matchers (tests, benches).
     pub fn route(&self, path: &str) -> Option<&Arc<Route>> {
-        self.table.lookup(path).map(|(_, route)| route)
+        self.table.find(None, path, |r| r.options.matchers.is_empty())
     }
 
-    /// Routes sorted by prefix, for reporting.
+    /// Routes sorted by key, for reporting.
     pub fn routes(&self) -> Vec<&Arc<Route>> {
-        let mut routes: Vec<&Arc<Route>> = self.table.iter().map(|(_, r)| r).collect();
-        routes.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+        let mut routes: Vec<&Arc<Route>> = self.table.iter().collect();
+        routes.sort_by(|a, b| a.key.cmp(&b.key));
         routes
     }
 }
@@ -118,21 +167,54 @@ impl Upstream {
         self.pick_avoiding(&[], Duration::ZERO)
     }
 
-    /// The next instance that is not ejected and not in `tried`; if every
-    /// untried one is ejected, an ejected one (better than failing outright).
-    /// With a `slow_start` ramp, an instance younger than the ramp is passed
-    /// over with a probability that falls as it ages.
+    /// [`Upstream::choose`] on the stable side, crossing over when it is empty.
     pub fn pick_avoiding(&self, tried: &[usize], slow_start: Duration) -> Option<(usize, &Endpoint)> {
-        let endpoints = &self.endpoints;
-        let load = |i: usize| endpoints[i].state.in_flight();
-        let now = clock_ms();
-        let warm = |i: usize| slow_start.is_zero() || fastrand::f64() < endpoints[i].state.warmth(now, slow_start);
-        let healthy = |i: usize| !tried.contains(&i) && !endpoints[i].state.is_ejected(now) && warm(i);
-        let index = match self.balancer.pick_where(endpoints.len(), load, healthy) {
-            Some(i) => i,
-            None => self.balancer.pick_where(endpoints.len(), load, |i| !tried.contains(&i))?,
+        self.choose(Choice { cross_over: true, ..Choice::default() }, tried, slow_start)
+    }
+
+    /// The next instance of the chosen side that is not ejected and not in
+    /// `tried`; if every untried one is ejected, an ejected one (better than
+    /// failing outright); with none left on that side, the other side's if
+    /// the choice allows. With a `slow_start` ramp, an instance younger than
+    /// the ramp is passed over with a probability that falls as it ages. A
+    /// hash route takes the key's owner on the ring, or the next one along.
+    pub fn choose(&self, choice: Choice, tried: &[usize], slow_start: Duration) -> Option<(usize, &Endpoint)> {
+        let (stable, canary) = (0..self.canary_from, self.canary_from..self.endpoints.len());
+        let (first, second) = match choice.side {
+            Side::Stable => (stable, canary),
+            Side::Canary => (canary, stable),
         };
-        endpoints.get(index).map(|e| (index, e))
+        let index = self
+            .pick_in(first, choice.hash, tried, slow_start)
+            .or_else(|| choice.cross_over.then(|| self.pick_in(second, choice.hash, tried, slow_start)).flatten())?;
+        self.endpoints.get(index).map(|e| (index, e))
+    }
+
+    fn pick_in(
+        &self,
+        range: std::ops::Range<usize>,
+        hash: Option<u64>,
+        tried: &[usize],
+        slow_start: Duration,
+    ) -> Option<usize> {
+        let endpoints = &self.endpoints;
+        let now = clock_ms();
+        let untried = |i: usize| range.contains(&i) && !tried.contains(&i);
+        if let (Some(ring), Some(hash)) = (&self.ring, hash) {
+            let live = |i: usize| untried(i) && !endpoints[i].state.is_ejected(now);
+            return ring.pick(hash, live).or_else(|| ring.pick(hash, untried));
+        }
+        let offset = range.start;
+        let balancer = if offset == 0 { &self.balancer } else { &self.canary_balancer };
+        let load = |i: usize| endpoints[offset + i].state.in_flight();
+        let warm = |i: usize| slow_start.is_zero() || fastrand::f64() < endpoints[i].state.warmth(now, slow_start);
+        let healthy =
+            |i: usize| untried(offset + i) && !endpoints[offset + i].state.is_ejected(now) && warm(offset + i);
+        let index = match balancer.pick_where(range.len(), load, healthy) {
+            Some(i) => i,
+            None => balancer.pick_where(range.len(), load, |i| untried(offset + i))?,
+        };
+        Some(offset + index)
     }
 
     /// Records a failed exchange with endpoint `index`; ejects it when it

@@ -84,14 +84,38 @@ impl Certificates {
     }
 }
 
+impl Certificates {
+    /// True when `host` has a certificate of its own (by exact or wildcard
+    /// name) that is not the one that serves `sni`: a request for `host` on
+    /// a connection set up for `sni` is misdirected. Both are lower-case.
+    pub fn misdirected(&self, sni: &str, host: &str) -> bool {
+        if sni == host {
+            return false;
+        }
+        let store = self.store.load();
+        match (store.named(host), store.named(sni)) {
+            (None, _) => false,
+            (Some(own), Some(connection)) => !Arc::ptr_eq(own, connection),
+            (Some(_), None) => true,
+        }
+    }
+}
+
+impl CertStore {
+    /// The certificate for `name` by exact name, else by wildcard; not the default.
+    fn named(&self, name: &str) -> Option<&Arc<CertifiedKey>> {
+        let wildcard = || name.split_once('.').and_then(|(_, parent)| self.wildcard.get(parent));
+        self.exact.get(name).or_else(wildcard)
+    }
+}
+
 impl ResolvesServerCert for Certificates {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let store = self.store.load();
         let Some(name) = hello.server_name().map(str::to_ascii_lowercase) else {
             return Some(Arc::clone(&store.default));
         };
-        let wildcard = || name.split_once('.').and_then(|(_, parent)| store.wildcard.get(parent));
-        Some(Arc::clone(store.exact.get(&name).or_else(wildcard).unwrap_or(&store.default)))
+        Some(Arc::clone(store.named(&name).unwrap_or(&store.default)))
     }
 }
 

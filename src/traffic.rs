@@ -41,9 +41,24 @@ pub struct TrafficView {
 /// One route's instances.
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteTraffic {
+    /// The route's key (host, prefix and matchers).
+    pub key: String,
     pub prefix: String,
     pub service: String,
     pub instances: Vec<InstanceTraffic>,
+    /// The canary release on this route, if any.
+    pub canary: Option<CanaryTraffic>,
+}
+
+/// A route's canary as the dashboard shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CanaryTraffic {
+    /// The share the tags declare, e.g. `5%`.
+    pub share: String,
+    /// The share in force (`0%` once aborted).
+    pub effective: String,
+    /// Why it was aborted, if it was: the dashboard's event.
+    pub aborted: Option<String>,
 }
 
 /// One instance's recent traffic.
@@ -61,6 +76,8 @@ pub struct InstanceTraffic {
     /// Fraction of the route's recent requests this instance served.
     pub share: f64,
     pub in_flight: usize,
+    /// True for a canary instance.
+    pub canary: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -147,17 +164,31 @@ fn sample(snapshot: &Snapshot, rates: &mut HashMap<String, Rate>) -> TrafficView
                 .upstream
                 .endpoints
                 .iter()
-                .map(|e| {
+                .enumerate()
+                .map(|(i, e)| {
                     let key = instance_key(&e.node, &e.id);
                     let rate = measure(&key, e.state.requests(), e.state.failures());
-                    traffic((&e.node, &e.id), e.state_name(now), rate, e.state.in_flight())
+                    let mut instance = traffic((&e.node, &e.id), e.state_name(now), rate, e.state.in_flight());
+                    instance.canary = i >= route.upstream.canary_from;
+                    instance
                 })
                 .collect();
             let total: f64 = instances.iter().map(|i| i.rps).sum();
             for i in &mut instances {
                 i.share = if total > 0.0 { i.rps / total } else { 0.0 };
             }
-            RouteTraffic { prefix: route.prefix.to_string(), service: route.service.to_string(), instances }
+            let canary = route.canary.as_ref().map(|c| CanaryTraffic {
+                share: c.share.to_string(),
+                effective: c.effective().to_string(),
+                aborted: c.health.abort().map(|a| a.reason),
+            });
+            RouteTraffic {
+                key: route.key.to_string(),
+                prefix: route.prefix.to_string(),
+                service: route.service.to_string(),
+                instances,
+                canary,
+            }
         })
         .collect();
     let draining = snapshot
@@ -196,6 +227,7 @@ fn traffic((node, id): (&str, &str), state: &'static str, rate: Rate, in_flight:
         error_rate: if rate.rps > 0.0 { round((rate.fps / rate.rps).min(1.0)) } else { 0.0 },
         share: 0.0,
         in_flight,
+        canary: false,
     }
 }
 

@@ -204,3 +204,25 @@ async fn the_retry_budget_of_a_route_is_shared_by_the_plain_and_tls_listeners() 
     let text = metrics.text().await.expect("text");
     assert!(text.contains(r#"portico_retries_total{route="/dead"} 1"#), "one retry for the route in all:\n{text}");
 }
+
+/// RFC 9110 §15.5.20: a request for a host that has a certificate of its
+/// own, sent on a connection set up for another name, is misdirected (421).
+/// A host the connection's certificate also covers, or one without a
+/// certificate of its own, is served.
+#[tokio::test]
+async fn a_request_for_another_certificates_host_is_refused_with_421() {
+    let (_keep, path) = dir();
+    let (a, b) = (cert(&path, "a", &["a.test", "alias.a.test"]), cert(&path, "b", &["*.b.test"]));
+    let (_consul, _backend, portico) = start(&[&a, &b], false).await;
+    let roots = [&a, &b];
+    let mut on_a = http1(connect(&portico, "a.test", &roots, &[b"http/1.1"]).await).await;
+    let (status, body) = get(&mut on_a, "shop.b.test", "/web").await;
+    assert_eq!(status, 421, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("misdirected")), "{body}");
+    assert_eq!(get(&mut on_a, "A.TEST:443", "/web").await.0, 200);
+    assert_eq!(get(&mut on_a, "alias.a.test", "/web").await.0, 200, "same certificate: connection reuse is fine");
+    assert_eq!(get(&mut on_a, "unknown.example", "/web").await.0, 200, "no certificate of its own");
+    let mut on_b = http1(connect(&portico, "x.b.test", &roots, &[b"http/1.1"]).await).await;
+    assert_eq!(get(&mut on_b, "y.b.test", "/web").await.0, 200, "one wildcard certificate covers both");
+    assert_eq!(get(&mut on_b, "a.test", "/web").await.0, 421);
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::{config, Portico};
 use portico_testkit::consul::ttl_service;
+use portico_testkit::node::NodeOrigin;
 use portico_testkit::ConsulAgent;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -99,38 +100,10 @@ async fn a_request_on_a_connection_the_origin_drops_goes_out_again_on_a_new_one(
     assert_eq!(answered.load(Ordering::SeqCst), 9, "every request was answered once, each on a fresh connection");
 }
 
-/// A Node.js `http` server with its defaults (keep-alive timeout 5 s).
-struct NodeOrigin {
-    child: tokio::process::Child,
-    port: u16,
-}
-
-impl NodeOrigin {
-    async fn start() -> Option<NodeOrigin> {
-        const SERVER: &str = "const http = require('http');\
-            const s = http.createServer((req, res) => { req.resume(); req.on('end', () => res.end('node ok')); });\
-            s.listen(0, '127.0.0.1', () => console.log(s.address().port));";
-        let mut child = tokio::process::Command::new("node")
-            .args(["-e", SERVER])
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .ok()?;
-        let stdout = child.stdout.take()?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).await.ok()?;
-        let port = line.trim().parse().ok()?;
-        Some(NodeOrigin { child, port })
-    }
-}
-
 #[tokio::test]
 async fn a_node_origin_with_default_keep_alive_sees_no_error_for_a_minute() {
-    let Some(mut node) = NodeOrigin::start().await else {
-        assert!(std::env::var("CI").is_err(), "node is required in CI");
-        eprintln!("skipped: node is not installed");
-        return;
-    };
+    const HANDLER: &str = "(req, res) => { req.resume(); req.on('end', () => res.end('node ok')); }";
+    let Some(mut node) = NodeOrigin::required(HANDLER).await else { return };
     let (_consul, portico) = portico_for(node.port).await;
     let url = portico.url("/flaky/n");
     let mut errors = Vec::new();

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use crate::consul::instance_key;
 use crate::discovery::Statuses;
-use crate::snapshot::{Endpoint, Route, Snapshot};
+use crate::routing::host::HostPattern;
+use crate::snapshot::{Canary, Endpoint, Route, Snapshot};
 use crate::traffic::TrafficView;
 use crate::upstream::clock_ms;
 
@@ -50,13 +51,35 @@ pub fn report(snapshot: &Snapshot, statuses: &Statuses, traffic: &TrafficView) -
 }
 
 fn route(route: &Route, rates: &HashMap<&str, f64>) -> Value {
-    let instances: Vec<Value> = route.upstream.endpoints.iter().map(|e| endpoint(e, rates)).collect();
+    let canary_from = route.upstream.canary_from;
+    let instances: Vec<Value> = route
+        .upstream
+        .endpoints
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut value = endpoint(e, rates);
+            value["canary"] = (i >= canary_from).into();
+            value
+        })
+        .collect();
+    let options = &route.options;
+    let lb = match &options.hash_key {
+        Some(key) => format!("hash:{key}"),
+        None => options.policy.to_string(),
+    };
     json!({
+        "key": &*route.key,
+        "host": (route.host != HostPattern::Any).then(|| route.host.to_string()),
         "prefix": &*route.prefix,
+        "match": (!options.matchers.is_empty()).then(|| options.matchers.to_string()),
+        "request_headers": options.request_headers.describe(),
+        "response_headers": options.response_headers.describe(),
+        "canary": route.canary.as_ref().map(|c| canary(route, c)),
         "service": &*route.service,
         "source": route.origin,
         "strip_prefix": route.options.strip_prefix,
-        "lb": route.options.policy.to_string(),
+        "lb": lb,
         "max_body": route.options.max_body,
         "auth": route.options.auth.map(|a| a.as_str()),
         "rate_limit": route.options.rate.map(|r| json!({
@@ -65,6 +88,21 @@ fn route(route: &Route, rates: &HashMap<&str, f64>) -> Value {
         "cache": route.options.cache.map(|c| json!({ "default_ttl_secs": c.default_ttl.as_secs_f64() })),
         "allow_encoded": route.options.allow_encoded.names(),
         "instances": instances,
+    })
+}
+
+/// A route's canary: shares, the rule, the window's rates and any abort.
+pub fn canary(route: &Route, canary: &Canary) -> Value {
+    let spec = &route.options.canary;
+    json!({
+        "share": canary.share.to_string(),
+        "effective_share": canary.effective().to_string(),
+        "instances": route.upstream.endpoints.len() - route.upstream.canary_from,
+        "abort_margin": spec.abort_margin.map(|m| m.to_string()),
+        "window_secs": spec.window.as_secs(),
+        "min_requests": spec.min_requests,
+        "window": canary.health.rates(clock_ms(), spec.window),
+        "aborted": canary.health.abort(),
     })
 }
 

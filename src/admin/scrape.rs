@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 
 use crate::discovery::Statuses;
 use crate::metrics::{labels, Labels};
-use crate::snapshot::Shared;
+use crate::snapshot::{Shared, Snapshot};
 
 /// Reads the snapshot and the watches on every scrape.
 #[derive(Debug)]
@@ -37,10 +37,11 @@ impl StateGauges {
         for route in snapshot.routes() {
             for e in route.upstream.endpoints.iter() {
                 instances += 1;
-                in_flight.get_or_create(&labels(&route.prefix, &e.node, &e.id)).set(e.state.in_flight() as i64);
+                in_flight.get_or_create(&labels(&route.key, &e.node, &e.id)).set(e.state.in_flight() as i64);
             }
         }
         write(encoder, "instance_in_flight", "Requests in flight per instance", &in_flight)?;
+        self.encode_canaries(encoder, &snapshot)?;
         let gauges = [
             ("snapshot_generation", "Generation of the routing snapshot in force", snapshot.generation as i64),
             ("routes", "Routes in the snapshot", snapshot.table.len() as i64),
@@ -53,6 +54,21 @@ impl StateGauges {
             write(encoder, name, help, &gauge)?;
         }
         Ok(())
+    }
+
+    /// Per route with a canary: the share in force and whether it was aborted.
+    fn encode_canaries(&self, encoder: &mut DescriptorEncoder, snapshot: &Snapshot) -> fmt::Result {
+        let share = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        let aborted = Family::<Labels, Gauge>::default();
+        for route in snapshot.table.iter() {
+            if let Some(canary) = &route.canary {
+                let labels = vec![("route", route.key.to_string())];
+                share.get_or_create(&labels).set(canary.effective().ratio());
+                aborted.get_or_create(&labels).set(i64::from(canary.health.is_aborted()));
+            }
+        }
+        write(encoder, "canary_share", "Share of the route's traffic sent to its canary now (0 once aborted)", &share)?;
+        write(encoder, "canary_aborted", "1 when the route's canary was aborted for its 5xx rate", &aborted)
     }
 
     fn encode_watches(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {

@@ -9,6 +9,7 @@ use super::edge::{AuthSection, CacheSection, EdgeFile, RateLimitSection, TlsSect
 use super::{
     duration_or, invalid, ConfigError, ConsulFileExtras, ConsulSettings, ConsulTls, ProxySettings, StaticRoute,
 };
+use crate::routing::host::HostPattern;
 use crate::routing::options::OptionsBuilder;
 use crate::routing::tags::parse_prefix;
 use crate::upstream::Ejection;
@@ -99,6 +100,8 @@ pub struct ProxySection {
 pub struct RouteSection {
     pub prefix: String,
     pub service: String,
+    /// `shop.example.com` or `*.example.com`; any host when absent.
+    pub host: Option<String>,
     #[serde(default)]
     pub strip_prefix: bool,
     pub lb: Option<String>,
@@ -113,6 +116,21 @@ pub struct RouteSection {
     /// Encoded characters accepted in paths: `["slash", "semicolon"]`.
     #[serde(default)]
     pub allow_encoded: Vec<String>,
+    /// Conditions: `["method:GET,POST", "header:X-Canary=1"]`.
+    #[serde(default, rename = "match")]
+    pub matchers: Vec<String>,
+    /// Request header rules: `["set:X-Env=prod", "remove:X-Debug"]`.
+    #[serde(default)]
+    pub request_headers: Vec<String>,
+    /// Response header rules, same syntax.
+    #[serde(default)]
+    pub response_headers: Vec<String>,
+    /// Canary share such as `5%`; the rest of `canary_*` as the tags say.
+    pub canary: Option<String>,
+    pub canary_tag: Option<String>,
+    pub canary_abort: Option<String>,
+    pub canary_window: Option<String>,
+    pub canary_min_requests: Option<u32>,
 }
 
 impl FileConfig {
@@ -156,14 +174,29 @@ impl RouteSection {
             ("route rate_limit", "rate-limit", self.rate_limit.clone()),
             ("route rate_burst", "rate-burst", self.rate_burst.map(|n| n.to_string())),
             ("route cache", "cache", self.cache.clone()),
+            ("route canary", "canary", self.canary.clone()),
+            ("route canary_tag", "canary-tag", self.canary_tag.clone()),
+            ("route canary_abort", "canary-abort", self.canary_abort.clone()),
+            ("route canary_window", "canary-window", self.canary_window.clone()),
+            ("route canary_min_requests", "canary-min-requests", self.canary_min_requests.map(|n| n.to_string())),
         ];
         out.extend(texts.into_iter().filter_map(|(what, key, value)| value.map(|v| (what, key, v))));
-        out.extend(self.allow_encoded.iter().map(|name| ("route allow_encoded", "allow-encoded", name.clone())));
+        let lists = [
+            ("route allow_encoded", "allow-encoded", &self.allow_encoded),
+            ("route match", "match", &self.matchers),
+            ("route request_headers", "request-header", &self.request_headers),
+            ("route response_headers", "response-header", &self.response_headers),
+        ];
+        for (what, key, values) in lists {
+            out.extend(values.iter().map(|v| (what, key, v.clone())));
+        }
         out
     }
 
     fn validate(&self) -> Result<StaticRoute, ConfigError> {
         let prefix = parse_prefix(&self.prefix).map_err(|e| invalid("route prefix", &self.prefix, e))?;
+        let host = self.host.as_deref().unwrap_or_default();
+        let host = HostPattern::parse(host).map_err(|e| invalid("route host", host, e))?;
         if self.service.trim().is_empty() {
             return Err(invalid("route service", &self.service, "must not be empty"));
         }
@@ -172,7 +205,7 @@ impl RouteSection {
             options.set(key, &value).map_err(|e| invalid(what, &value, e))?;
         }
         let options = options.finish();
-        Ok(StaticRoute { prefix, service: self.service.trim().to_string(), options })
+        Ok(StaticRoute { host, prefix, service: self.service.trim().to_string(), options })
     }
 }
 

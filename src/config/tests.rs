@@ -117,7 +117,7 @@ fn edge_sections_and_route_policies_are_read_from_the_file() {
     assert_eq!(config.edge.rate_limit.max_clients, 5000);
     assert_eq!(config.edge.cache.max_bytes, 1048576);
     assert!(config.edge.trusted_proxies.contains("10.1.2.3".parse().expect("ip")));
-    let options = config.routes[0].options;
+    let options = &config.routes[0].options;
     assert_eq!(options.auth, Some(crate::routing::options::AuthScheme::Any));
     assert_eq!(options.rate.map(|r| (r.count, r.burst)), Some((10, 20)));
     assert_eq!(options.cache.map(|c| c.default_ttl), Some(Duration::from_secs(30)));
@@ -245,4 +245,32 @@ fn the_consul_connection_budget_is_set_by_flag_or_file_and_checked() {
     let err = Config::merge(cli(&[]), file).unwrap_err();
     assert!(err.to_string().contains("consul.max_connections"), "{err}");
     assert!(Cli::try_parse_from(["portico", "--consul-max-connections", "2"]).is_err(), "too few to work with");
+}
+
+#[test]
+fn routes_take_a_host_matchers_header_rules_hashing_and_a_canary_from_file_and_flag() {
+    let file = FileConfig::parse(
+        "[[route]]\nprefix = \"/api\"\nservice = \"api\"\nhost = \"*.Example.com\"\n\
+         match = [\"method:GET\", \"header:X-Canary=1\"]\nrequest_headers = [\"set:X-Env=prod\"]\n\
+         response_headers = [\"remove:Server\"]\nlb = \"hash:cookie=session\"\ncanary = \"5%\"\n\
+         canary_tag = \"canary\"\ncanary_abort = \"off\"\ncanary_window = \"30s\"\n",
+    )
+    .expect("file parses");
+    let config = Config::merge(cli(&["--route", "shop.example.com/cart=cart"]), file).expect("valid");
+    let api = config.routes.iter().find(|r| r.service == "api").expect("api route");
+    assert_eq!(api.host.to_string(), "*.example.com");
+    assert_eq!(api.options.matchers.to_string(), "method:GET header:x-canary=1");
+    assert_eq!(api.options.request_headers.describe(), ["set:x-env=prod"]);
+    assert_eq!(api.options.policy, Policy::Hash);
+    assert_eq!(api.options.hash_key.as_ref().map(ToString::to_string).as_deref(), Some("cookie=session"));
+    assert_eq!(api.options.canary.share.map(|s| s.basis_points()), Some(500));
+    assert_eq!((api.options.canary.tag.as_deref(), api.options.canary.abort_margin), (Some("canary"), None));
+    assert_eq!(api.options.canary.window, std::time::Duration::from_secs(30));
+    let cart = config.routes.iter().find(|r| r.service == "cart").expect("flag route");
+    assert_eq!((cart.host.to_string(), cart.prefix.as_str()), ("shop.example.com".to_string(), "/cart"));
+    for (key, value) in [("host", "\"a b\""), ("match", "[\"cookie:x\"]"), ("canary", "\"120%\""), ("lb", "\"hash\"")] {
+        let text = format!("[[route]]\nprefix = \"/a\"\nservice = \"a\"\n{key} = {value}\n");
+        let err = Config::merge(cli(&[]), FileConfig::parse(&text).expect("syntax")).expect_err(key);
+        assert!(err.to_string().contains(key), "{err}");
+    }
 }

@@ -23,6 +23,8 @@ pub struct Instance {
     pub weight: u32,
     /// `Service.Meta`.
     pub meta: BTreeMap<String, String>,
+    /// `Service.Tags`: this instance's own tags (a canary's differ).
+    pub tags: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -48,6 +50,7 @@ struct Service {
     port: u16,
     weights: Option<Weights>,
     meta: Option<BTreeMap<String, String>>,
+    tags: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -92,8 +95,43 @@ impl Entry {
             port: if service.port == 0 { 80 } else { service.port },
             weight: service.weights.map_or(1, |w| w.passing.max(1)),
             meta: service.meta.unwrap_or_default(),
+            tags: service.tags.unwrap_or_default(),
         })
     }
+}
+
+/// One instance with its checks, passing or not (for `/admin/explain`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InstanceHealth {
+    pub id: String,
+    pub node: String,
+    pub checks: Vec<CheckState>,
+}
+
+/// One check of one instance (or of its node).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[serde(default, rename_all(deserialize = "PascalCase", serialize = "snake_case"))]
+pub struct CheckState {
+    #[serde(rename(deserialize = "CheckID", serialize = "id"))]
+    pub check_id: String,
+    pub name: String,
+    pub status: String,
+    pub output: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "PascalCase")]
+struct EntryWithChecks {
+    node: Node,
+    service: Service,
+    checks: Vec<CheckState>,
+}
+
+/// Decodes `/v1/health/service/<name>` without `?passing`: every instance
+/// and its checks.
+pub fn decode_health_checks(bytes: &[u8]) -> Result<Vec<InstanceHealth>, Error> {
+    let entries: Vec<EntryWithChecks> = serde_json::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))?;
+    Ok(entries.into_iter().map(|e| InstanceHealth { id: e.service.id, node: e.node.node, checks: e.checks }).collect())
 }
 
 /// One check of `/v1/health/state/any`, reduced to what says which

@@ -175,7 +175,7 @@ fn cache_key(route: &Arc<Route>, path: &str, request: &Request<Incoming>) -> Cac
         Some(q) => format!("{path}?{q}"),
         None => path.to_string(),
     };
-    CacheKey { route: Arc::clone(&route.prefix), host: host.to_ascii_lowercase().into(), target: target.into() }
+    CacheKey { route: Arc::clone(&route.key), host: host.to_ascii_lowercase().into(), target: target.into() }
 }
 
 /// The client's response from a stored one, with `Age` and `X-Cache`.

@@ -32,6 +32,10 @@ pub enum ProxyError {
     TooLarge { limit: u64 },
     #[error("no route")]
     NoRoute,
+    #[error(
+        "misdirected request: this connection's certificate is not the one for this host; open a new connection to it"
+    )]
+    Misdirected,
     #[error("not ready: routes are not loaded from Consul yet")]
     NotReady,
     #[error("no live instance")]
@@ -67,6 +71,7 @@ impl ProxyError {
             ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::Misdirected => StatusCode::MISDIRECTED_REQUEST,
             ProxyError::NoInstance { .. } | ProxyError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,

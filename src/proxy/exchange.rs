@@ -101,7 +101,7 @@ impl Drop for Exchange {
                 target: "portico::access",
                 method = %self.method,
                 path = %self.uri,
-                route = self.route.as_ref().map_or("-", |r| &r.prefix),
+                route = self.route.as_ref().map_or("-", |r| &r.key),
                 instance = self.instance_id(),
                 node = self.node(),
                 status = self.status,

@@ -20,8 +20,10 @@ use super::error::ProxyError;
 use super::exchange::Exchange;
 use super::headers::{set_forwarded, strip_hop_by_hop, wants_upgrade};
 use super::retry::{classify, may_retry, Failure};
+use super::steer::Steering;
 use super::upgrade;
 use super::ProxySettings;
+use crate::canary::Side;
 use crate::log_throttle::LogThrottle;
 use crate::metrics::UpstreamErrorKind;
 use crate::routing::path::PathError;
@@ -30,7 +32,7 @@ use crate::snapshot::Route;
 use crate::upstream::outbound::{BodyLimits, Outbound};
 use crate::upstream::pool::{self, ConnectError, Connection, SendError};
 use crate::upstream::Endpoint;
-use crate::upstream::{BudgetPolicy, InFlight};
+use crate::upstream::{clock_ms, BudgetPolicy, InFlight};
 
 // One warning a second per kind of failure, with a count of those held back.
 static CONNECT_FAILED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
@@ -69,12 +71,14 @@ impl Upstreams {
     /// Forwards `request` over `route` with `path`, retrying on another
     /// instance when that is safe; the exchange moves into the response body
     /// to be recorded when it ends.
+    #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &self,
         mut request: Request<Incoming>,
         path: &str,
         route: &Route,
-        conn: Conn,
+        conn: &Conn,
+        steering: Steering,
         settings: &ProxySettings,
         exchange: &mut Exchange,
     ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -82,6 +86,9 @@ impl Upstreams {
         let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut request));
         let (mut head, body) = request.into_parts();
         prepare(&mut head, path, conn)?;
+        if !route.options.request_headers.is_empty() {
+            route.options.request_headers.apply(&mut head.headers);
+        }
         let limit = route.options.max_body.or(settings.max_body);
         let limits = BodyLimits {
             buffer: settings.body_buffer,
@@ -96,7 +103,7 @@ impl Upstreams {
         let mut tried: Vec<usize> = Vec::new();
         let mut last_error = None;
         loop {
-            let Some((index, endpoint)) = route.upstream.pick_avoiding(&tried, settings.slow_start) else {
+            let Some((index, endpoint)) = route.upstream.choose(steering.choice, &tried, settings.slow_start) else {
                 return Err(last_error.unwrap_or_else(|| ProxyError::NoInstance { service: route.service.clone() }));
             };
             exchange.endpoint = Some(index);
@@ -108,12 +115,19 @@ impl Upstreams {
             let in_flight = endpoint.state.begin();
             match self.attempt(&attempt, endpoint, this).await {
                 Ok((response, conn)) => {
-                    route.upstream.record_outcome(index, response.status().is_server_error(), &settings.ejection);
+                    let server_error = response.status().is_server_error();
+                    route.upstream.record_outcome(index, server_error, &settings.ejection);
+                    judge_canary(route, index, server_error);
                     exchange.status = response.status().as_u16();
-                    return Ok(finish(response, conn, in_flight, client_upgrade, exchange));
+                    let mut response = finish(response, conn, in_flight, client_upgrade, exchange);
+                    if let Some(cookie) = steering.set_cookie {
+                        response.headers_mut().append(header::SET_COOKIE, cookie);
+                    }
+                    return Ok(response);
                 }
                 Err((error, failure)) => {
                     exchange.upstream_failed(kind_of(&error, failure));
+                    judge_canary(route, index, true);
                     if route.upstream.record_failure(index, &settings.ejection).is_some() {
                         route.metrics.ejected();
                         if let Some(suppressed) = EJECTED.admit() {
@@ -217,6 +231,17 @@ impl Upstreams {
     }
 }
 
+/// Counts an answer of endpoint `index` for the route's canary rule, and
+/// reports the abort it causes.
+fn judge_canary(route: &Route, index: usize, server_error: bool) {
+    let Some(canary) = &route.canary else { return };
+    let side = if index >= route.upstream.canary_from { Side::Canary } else { Side::Stable };
+    if let Some(abort) = canary.health.record(side, server_error, clock_ms(), &route.options.canary) {
+        route.metrics.canary_aborted();
+        tracing::warn!(route = %route.key, service = %route.service, reason = %abort.reason, "canary aborted: its share is now 0");
+    }
+}
+
 /// A request that got no response head from `endpoint`.
 fn failed(endpoint: &Endpoint, error: &hyper::Error) -> Failed {
     let detail = crate::error_chain::describe(error);
@@ -272,7 +297,7 @@ fn upstream_request(head: &http::request::Parts, endpoint: &Endpoint, body: Outb
 }
 
 /// Rewrites the request head for the instances: path, headers.
-fn prepare(head: &mut http::request::Parts, path: &str, conn: Conn) -> Result<(), ProxyError> {
+fn prepare(head: &mut http::request::Parts, path: &str, conn: &Conn) -> Result<(), ProxyError> {
     let host =
         head.headers.get(header::HOST).cloned().or_else(|| head.uri.authority().and_then(|a| a.as_str().parse().ok()));
     let upgrading = wants_upgrade(&head.headers);

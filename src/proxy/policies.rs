@@ -41,7 +41,7 @@ impl Gateway {
         leg: Leg<'_>,
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let (route, conn) = (leg.route, leg.conn);
-        let options = route.options;
+        let options = &route.options;
         let policies = &self.policies;
         let credentials = self.has_credentials(request.headers());
         let subject = match options.auth {
@@ -66,7 +66,7 @@ impl Gateway {
                     Some(subject) => ClientKey::Subject(subject),
                     None => policies.limiters.ip_key(policies.trusted.client_ip(conn.client.ip(), request.headers())),
                 };
-                let decision = policies.limiters.check(&route.prefix, spec, client);
+                let decision = policies.limiters.check(&route.key, spec, client);
                 if !decision.allowed {
                     route.metrics.edge(EdgeOutcome::RateLimited);
                     return Err(ProxyError::RateLimited(decision));

@@ -6,11 +6,14 @@
 
 use std::time::Duration;
 
-use crate::balance::Policy;
+use crate::balance::{HashKey, Policy};
+use crate::canary::{CanarySpec, Share};
 use crate::routing::encoded::EncodedChars;
+use crate::routing::matchers::Matchers;
+use crate::routing::rewrite::HeaderRules;
 
 /// Options that apply to every route a service declares.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteOptions {
     /// Remove the matched prefix from the forwarded path.
     pub strip_prefix: bool,
@@ -26,6 +29,16 @@ pub struct RouteOptions {
     pub cache: Option<CacheSpec>,
     /// Encoded characters (`%2F`, `%3B`, ...) accepted in this route's paths.
     pub allow_encoded: EncodedChars,
+    /// Conditions on method and headers; a request failing them falls through.
+    pub matchers: Matchers,
+    /// Header rules applied to the request before it is forwarded.
+    pub request_headers: HeaderRules,
+    /// Header rules applied to the response before it is returned.
+    pub response_headers: HeaderRules,
+    /// What a `hash` route hashes.
+    pub hash_key: Option<HashKey>,
+    /// The canary release, if any.
+    pub canary: CanarySpec,
 }
 
 impl RouteOptions {
@@ -127,7 +140,10 @@ impl OptionsBuilder {
         let o = &mut self.options;
         match key.replace('_', "-").as_str() {
             "strip-prefix" => o.strip_prefix = parse_bool(value)?,
-            "lb" => o.policy = value.parse::<Policy>()?,
+            "lb" => match value.strip_prefix("hash:") {
+                Some(key) => (o.policy, o.hash_key) = (Policy::Hash, Some(HashKey::parse(key)?)),
+                None => (o.policy, o.hash_key) = (value.parse::<Policy>()?, None),
+            },
             "max-body" => {
                 o.max_body = Some(value.parse().map_err(|_| format!("expected a number of bytes, got {value:?}"))?)
             }
@@ -139,6 +155,16 @@ impl OptionsBuilder {
             }
             "cache" => o.cache = parse_cache(value)?,
             "allow-encoded" => o.allow_encoded = EncodedChars::union(o.allow_encoded, EncodedChars::parse(value)?),
+            "match" => o.matchers.add(value)?,
+            "request-header" => o.request_headers.add(value)?,
+            "response-header" => o.response_headers.add(value)?,
+            "canary" => o.canary.share = Some(Share::parse(value)?),
+            "canary-tag" => o.canary.tag = Some(canary_tag(value)?),
+            "canary-abort" => o.canary.abort_margin = CanarySpec::parse_abort(value)?,
+            "canary-window" => o.canary.window = window(value)?,
+            "canary-min-requests" => {
+                o.canary.min_requests = value.parse().map_err(|_| format!("expected a number, got {value:?}"))?
+            }
             other => return Err(format!("unknown option {other:?}")),
         }
         Ok(())
@@ -151,6 +177,23 @@ impl OptionsBuilder {
         }
         self.options
     }
+}
+
+/// Options that may be given more than once (tags and TOML lists).
+pub const REPEATABLE: [&str; 4] = ["allow-encoded", "match", "request-header", "response-header"];
+
+fn canary_tag(value: &str) -> Result<Box<str>, String> {
+    match value.trim() {
+        "" => Err("the canary tag must not be empty".to_string()),
+        tag => Ok(tag.into()),
+    }
+}
+
+fn window(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value)
+        .ok()
+        .filter(|d| *d >= Duration::from_secs(1))
+        .ok_or_else(|| format!("expected a duration of at least 1s such as 60s, got {value:?}"))
 }
 
 pub fn parse_bool(value: &str) -> Result<bool, String> {

@@ -34,17 +34,26 @@ impl<T> PrefixTable<T> {
     /// The value of the longest prefix of `path` that ends on a segment
     /// boundary, with that prefix. `path` must be normalized.
     pub fn lookup<'a>(&'a self, path: &str) -> Option<(&'a str, &'a T)> {
-        let mut candidate = self.shorten_to_longest(path);
-        loop {
+        self.candidates(path).next()
+    }
+
+    /// Every prefix of `path` in the table (on segment boundaries), longest first.
+    pub fn candidates<'a, 'p>(&'a self, path: &'p str) -> impl Iterator<Item = (&'a str, &'a T)> + 'p
+    where
+        'a: 'p,
+    {
+        let mut next = (!self.map.is_empty()).then(|| self.shorten_to_longest(path));
+        std::iter::from_fn(move || loop {
+            let candidate = next?;
+            next = match candidate.rfind('/') {
+                Some(0) if candidate.len() > 1 => Some("/"),
+                Some(pos) if pos > 0 => Some(&candidate[..pos]),
+                _ => None,
+            };
             if let Some((key, value)) = self.map.get_key_value(candidate) {
-                return Some((key, value));
+                return Some((&**key, value));
             }
-            match candidate.rfind('/') {
-                Some(0) if candidate.len() > 1 => candidate = "/",
-                Some(pos) if pos > 0 => candidate = &candidate[..pos],
-                _ => return None,
-            }
-        }
+        })
     }
 
     /// Cuts `path` at the last segment boundary that fits the longest prefix.

@@ -8,8 +8,17 @@
 //! | tag                          | meaning                                   |
 //! |------------------------------|-------------------------------------------|
 //! | `portico.route=/prefix`      | route the prefix to this service (repeatable) |
+//! | `portico.route=host/prefix`  | the same, for one host or `*.domain` only  |
+//! | `portico.match=method:GET,POST` / `header:Name[=value]` | conditions; a request failing them falls through (repeatable) |
+//! | `portico.request-header=set:N=v` / `add:N=v` / `remove:N` | rewrite request headers (repeatable) |
+//! | `portico.response-header=…`  | rewrite response headers, same syntax (repeatable) |
+//! | `portico.canary=5%`          | on canary instances: their share of the route's traffic |
+//! | `portico.canary-tag=TAG`     | instances carrying TAG are canaries too    |
+//! | `portico.canary-abort=10%\|off` | abort margin over the stable 5xx rate (default 10%) |
+//! | `portico.canary-window=60s`  | window of the abort rule (default 60s)     |
+//! | `portico.canary-min-requests=N` | canary requests before a verdict (default 20) |
 //! | `portico.strip-prefix=true`  | remove the prefix before forwarding       |
-//! | `portico.lb=rr\|wrr\|p2c`    | balancing policy                          |
+//! | `portico.lb=rr\|wrr\|p2c\|hash:KEY` | balancing policy; KEY: `header=N`, `cookie=N`, `ip`, `path` |
 //! | `portico.max-body=BYTES`     | largest request body accepted (413 over)  |
 //! | `portico.auth=jwt\|api-key\|any` | credentials required (401 without)      |
 //! | `portico.rate-limit=N/s\|m\|h` | requests per client per period (429 over) |
@@ -19,7 +28,8 @@
 
 use std::collections::HashMap;
 
-use super::options::{OptionsBuilder, RouteOptions};
+use super::host::HostPattern;
+use super::options::{OptionsBuilder, RouteOptions, REPEATABLE};
 use crate::routing::path::normalize;
 
 /// The namespace every Portico tag starts with.
@@ -28,8 +38,8 @@ pub const TAG_PREFIX: &str = "portico.";
 /// Everything a service's tags declare.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Declarations {
-    /// Normalized route prefixes, sorted and unique.
-    pub prefixes: Vec<String>,
+    /// (host, normalized prefix) of every route, sorted and unique.
+    pub routes: Vec<(HostPattern, String)>,
     /// Options for all of them.
     pub options: RouteOptions,
     /// Tags that were refused, with the reason.
@@ -51,8 +61,8 @@ pub fn parse_tags(tags: &[String]) -> Declarations {
     sorted.dedup();
     for tag in sorted {
         let result = match tag[TAG_PREFIX.len()..].split_once('=') {
-            Some(("route", value)) => parse_prefix(value).map(|p| out.prefixes.push(p)),
-            Some((key @ "allow-encoded", value)) => options.set(key, value),
+            Some(("route", value)) => parse_route(value).map(|r| out.routes.push(r)),
+            Some((key, value)) if REPEATABLE.contains(&key) => options.set(key, value),
             Some((key, value)) => once(seen.entry(key).or_default(), value).and_then(|_| options.set(key, value)),
             None => Err("expected portico.<option>=<value>".to_string()),
         };
@@ -61,8 +71,8 @@ pub fn parse_tags(tags: &[String]) -> Declarations {
         }
     }
     out.options = options.finish();
-    out.prefixes.sort();
-    out.prefixes.dedup();
+    out.routes.sort();
+    out.routes.dedup();
     out
 }
 
@@ -77,6 +87,14 @@ fn once<'a>(seen: &mut &'a str, value: &'a str) -> Result<(), String> {
         first if first != value => Err(format!("conflicts with {first:?}, which is used")),
         _ => Ok(()),
     }
+}
+
+/// Parses a route: `/prefix`, `host/prefix` or `*.domain/prefix` (a whole
+/// host is `host/`).
+pub fn parse_route(value: &str) -> Result<(HostPattern, String), String> {
+    let slash = value.find('/').ok_or_else(|| format!("route {value:?} must be /prefix or host/prefix"))?;
+    let (host, prefix) = value.split_at(slash);
+    Ok((HostPattern::parse(host)?, parse_prefix(prefix)?))
 }
 
 /// Validates a route prefix: absolute, already normalized, no query or

@@ -7,6 +7,7 @@
 //! between tags the service whose name sorts first wins. The loser is reported
 //! as a rejection, never silently dropped.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -15,19 +16,24 @@ use http::uri::Authority;
 use super::registry::{InstanceEntry, StateRegistry};
 use super::reuse::Reuse;
 pub use super::view::View;
-use super::{Endpoint, Origin, Rejection, Route, Snapshot, Upstream};
+use super::{Canary, Endpoint, Origin, Rejection, Route, Snapshot, Upstream};
+use crate::balance::ring::{stable_hash, Ring};
 use crate::balance::{Balancer, Policy};
-use crate::consul::Instance;
+use crate::consul::{instance_key, Instance};
 use crate::metrics::Metrics;
+use crate::routing::host::HostPattern;
 use crate::routing::options::RouteOptions;
+use crate::routing::route_table::{Placed, RouteTable};
 use crate::routing::tags::parse_tags;
-use crate::routing::StaticRoute;
+use crate::routing::{route_key, StaticRoute};
 
 struct Claim<'a> {
+    host: &'a HostPattern,
     prefix: &'a str,
+    key: String,
     service: &'a str,
     origin: Origin,
-    options: RouteOptions,
+    options: &'a RouteOptions,
 }
 
 /// Builds snapshot `generation`; returns it with the registry to carry next time.
@@ -50,6 +56,9 @@ pub struct Built {
     pub departed: Vec<(String, InstanceEntry)>,
 }
 
+/// Upstreams already built in this pass, per service, policy and canary tag.
+type Upstreams<'a> = HashMap<(&'a str, Policy, Option<&'a str>), Arc<Upstream>>;
+
 /// Like [`build`], taking unchanged routes whole from the previous snapshot,
 /// and the state it keeps from `old` (what is left there departed).
 pub fn build_reusing(
@@ -64,60 +73,45 @@ pub fn build_reusing(
     let mut rejected = Vec::new();
     let parsed: BTreeMap<&str, _> =
         view.catalog.iter().flatten().map(|(name, tags)| (name.as_str(), parse_tags(tags))).collect();
-    let mut claims: Vec<Claim> = statics
-        .iter()
-        .map(|r| Claim { prefix: &r.prefix, service: &r.service, origin: Origin::Config, options: r.options })
-        .collect();
+    let mut claims: Vec<Claim> =
+        statics.iter().map(|r| claim(&r.host, &r.prefix, &r.service, Origin::Config, &r.options)).collect();
     for (service, declared) in &parsed {
         for (tag, reason) in &declared.rejected {
             rejected.push(rejection(service, tag, reason));
         }
-        claims.extend(declared.prefixes.iter().map(|p| Claim {
-            prefix: p,
-            service,
-            origin: Origin::Tag,
-            options: declared.options,
-        }));
+        claims.extend(
+            declared.routes.iter().map(|(host, prefix)| claim(host, prefix, service, Origin::Tag, &declared.options)),
+        );
     }
-    claims.sort_by(|a, b| (a.prefix, a.origin, a.service).cmp(&(b.prefix, b.origin, b.service)));
+    claims.sort_by(|a, b| (&a.key, a.origin, a.service).cmp(&(&b.key, b.origin, b.service)));
 
     let mut next = StateRegistry::default();
-    let mut upstreams: HashMap<(&str, Policy), Arc<Upstream>> = HashMap::new();
-    let mut entries: Vec<(String, Arc<Route>)> = Vec::new();
-    for group in claims.chunk_by(|a, b| a.prefix == b.prefix) {
+    let mut upstreams = Upstreams::new();
+    let mut placed: Vec<(usize, Placed<Arc<Route>>)> = Vec::new();
+    for group in claims.chunk_by(|a, b| a.key == b.key) {
         let winner = &group[0];
         for loser in group[1..].iter().filter(|c| c.service != winner.service) {
             rejected.push(conflict(loser, winner));
         }
-        let declared = (winner.prefix, winner.service, winner.origin, winner.options);
-        if let Some(route) = reuse.route(declared, old, &mut next) {
-            entries.push((winner.prefix.to_string(), route));
-            continue;
-        }
-        let upstream = upstreams
-            .entry((winner.service, winner.options.policy))
-            .or_insert_with(|| {
-                let instances = view.instances.get(winner.service).map_or(&[][..], Vec::as_slice);
-                upstream(winner.service, winner.options.policy, instances, old, &mut next, &mut rejected)
-            })
-            .clone();
-        let ids: Vec<(&str, &str)> = upstream.endpoints.iter().map(|e| (&*e.node, &*e.id)).collect();
-        let route = Route {
-            prefix: winner.prefix.into(),
-            service: winner.service.into(),
-            origin: winner.origin,
-            options: winner.options,
-            metrics: metrics
-                .route(winner.prefix, &ids)
-                .with_edge(winner.options.has_policies().then(|| metrics.edge(winner.prefix))),
-            upstream,
-            retry_budget: next.carry_budget(old, winner.prefix),
+        let route = match reuse.route((&winner.key, winner.service, winner.origin, winner.options), old, &mut next) {
+            Some(route) => route,
+            None => Arc::new(new_route(winner, view, &mut upstreams, old, &mut next, &mut rejected, metrics)),
         };
-        entries.push((winner.prefix.to_string(), Arc::new(route)));
+        let place = Placed {
+            host: winner.host.clone(),
+            prefix: winner.prefix.to_string(),
+            key: winner.key.clone(),
+            value: route,
+        };
+        placed.push((winner.options.matchers.count(), place));
     }
+    // At one (host, prefix): the routes with more matchers first, the plain one last.
+    placed.sort_by(|(a, x), (b, y)| {
+        (&x.host, &x.prefix, Reverse(a), &x.key).cmp(&(&y.host, &y.prefix, Reverse(b), &y.key))
+    });
     let snapshot = Snapshot {
         generation,
-        table: entries.into_iter().collect(),
+        table: RouteTable::new(placed.into_iter().map(|(_, p)| p).collect()),
         rejected,
         synced: view.catalog.is_some(),
         draining: Vec::new(),
@@ -127,38 +121,143 @@ pub fn build_reusing(
     Built { snapshot, registry: next, departed }
 }
 
+fn claim<'a>(
+    host: &'a HostPattern,
+    prefix: &'a str,
+    service: &'a str,
+    origin: Origin,
+    options: &'a RouteOptions,
+) -> Claim<'a> {
+    Claim { host, prefix, key: route_key(host, prefix, options), service, origin, options }
+}
+
+fn new_route<'a>(
+    winner: &Claim<'a>,
+    view: &View,
+    upstreams: &mut Upstreams<'a>,
+    old: &mut StateRegistry,
+    next: &mut StateRegistry,
+    rejected: &mut Vec<Rejection>,
+    metrics: &Metrics,
+) -> Route {
+    let options = winner.options;
+    let upstream = upstreams
+        .entry((winner.service, options.policy, options.canary.tag.as_deref()))
+        .or_insert_with(|| {
+            let instances = view.instances.get(winner.service).map_or(&[][..], Vec::as_slice);
+            upstream(winner.service, options, instances, old, next, rejected)
+        })
+        .clone();
+    let ids: Vec<(&str, &str)> = upstream.endpoints.iter().map(|e| (&*e.node, &*e.id)).collect();
+    let canary = match upstream.canary_from < upstream.endpoints.len() {
+        true => Some(Canary {
+            share: options.canary.share.unwrap_or_default(),
+            health: next.carry_canary(old, &winner.key, upstream.canary_fingerprint),
+            fingerprint: upstream.canary_fingerprint,
+        }),
+        // An abort outlives the canary's absence: the same canary coming back is still out.
+        false => {
+            next.keep_canary(old, &winner.key);
+            None
+        }
+    };
+    Route {
+        key: winner.key.as_str().into(),
+        host: winner.host.clone(),
+        prefix: winner.prefix.into(),
+        service: winner.service.into(),
+        origin: winner.origin,
+        options: options.clone(),
+        metrics: metrics.route(&winner.key, &ids).with_edge(options.has_policies().then(|| metrics.edge(&winner.key))),
+        upstream,
+        retry_budget: next.carry_budget(old, &winner.key),
+        canary,
+    }
+}
+
 fn upstream(
     service: &str,
-    policy: Policy,
+    options: &RouteOptions,
     instances: &[Instance],
     old: &mut StateRegistry,
     next: &mut StateRegistry,
     rejected: &mut Vec<Rejection>,
 ) -> Arc<Upstream> {
+    let (stable, canary): (Vec<&Instance>, Vec<&Instance>) =
+        instances.iter().partition(|i| !options.canary.is_canary(&i.tags));
     let mut endpoints = Vec::with_capacity(instances.len());
-    for instance in instances {
-        match instance.authority().parse::<Authority>() {
-            Ok(authority) => {
-                let (state, connections) = next.carry_instance(old, service, &instance.key());
-                endpoints.push(Endpoint {
-                    id: instance.id.as_str().into(),
-                    node: instance.node.as_str().into(),
-                    authority,
-                    weight: instance.weight,
-                    state,
-                    connections,
-                })
+    let mut canary_from = 0;
+    for (side, group) in [&stable, &canary].into_iter().enumerate() {
+        if side == 1 {
+            canary_from = endpoints.len();
+        }
+        for instance in group {
+            match endpoint(instance, service, old, next) {
+                Ok(endpoint) => endpoints.push(endpoint),
+                Err(refused) => rejected.push(refused),
             }
-            Err(_) => rejected.push(rejection(
-                service,
-                &format!("instance {} on node {}", instance.id, instance.node),
-                &format!("address {:?} is not a valid host:port", instance.authority()),
-            )),
         }
     }
     let weights: Vec<u32> = endpoints.iter().map(|e| e.weight).collect();
-    let balancer = Balancer::new(policy, &weights, next.carry_cursor(old, service));
-    Arc::new(Upstream { endpoints: endpoints.into_boxed_slice(), balancer })
+    let policy = options.policy;
+    let balancer = Balancer::new(policy, &weights[..canary_from], next.carry_cursor(old, service));
+    let canary_balancer = Balancer::new(policy, &weights[canary_from..], Arc::default());
+    let ring = (policy == Policy::Hash).then(|| {
+        let keys: Vec<String> = endpoints.iter().map(|e| instance_key(&e.node, &e.id)).collect();
+        Ring::new(keys.iter().map(String::as_str).zip(weights.iter().copied()))
+    });
+    let canary_fingerprint = fingerprint(&canary);
+    Arc::new(Upstream {
+        endpoints: endpoints.into_boxed_slice(),
+        balancer,
+        canary_from,
+        canary_balancer,
+        ring,
+        canary_fingerprint,
+    })
+}
+
+fn endpoint(
+    instance: &Instance,
+    service: &str,
+    old: &mut StateRegistry,
+    next: &mut StateRegistry,
+) -> Result<Endpoint, Rejection> {
+    let Ok(authority) = instance.authority().parse::<Authority>() else {
+        return Err(rejection(
+            service,
+            &format!("instance {} on node {}", instance.id, instance.node),
+            &format!("address {:?} is not a valid host:port", instance.authority()),
+        ));
+    };
+    let (state, connections) = next.carry_instance(old, service, &instance.key());
+    Ok(Endpoint {
+        id: instance.id.as_str().into(),
+        node: instance.node.as_str().into(),
+        authority,
+        weight: instance.weight,
+        state,
+        connections,
+    })
+}
+
+/// Identifies the canary instances' tags and versions, so that an abort
+/// lasts until they change (0 when there is no canary).
+fn fingerprint(canary: &[&Instance]) -> u64 {
+    let mut parts: Vec<String> = canary
+        .iter()
+        .map(|i| {
+            let mut tags = i.tags.clone();
+            tags.sort();
+            format!("{}|{}", tags.join(","), i.meta.get("version").map_or("", String::as_str))
+        })
+        .collect();
+    parts.sort();
+    parts.dedup();
+    match parts.is_empty() {
+        true => 0,
+        false => stable_hash(parts.join("\n").as_bytes()).max(1),
+    }
 }
 
 fn rejection(source: &str, declaration: &str, reason: &str) -> Rejection {
@@ -167,8 +266,8 @@ fn rejection(source: &str, declaration: &str, reason: &str) -> Rejection {
 
 fn conflict(loser: &Claim, winner: &Claim) -> Rejection {
     let declaration = match loser.origin {
-        Origin::Tag => format!("portico.route={}", loser.prefix),
-        Origin::Config => format!("route {}={}", loser.prefix, loser.service),
+        Origin::Tag => format!("portico.route={}{}", loser.host, loser.prefix),
+        Origin::Config => format!("route {}={}", loser.key, loser.service),
     };
     let source = match loser.origin {
         Origin::Tag => loser.service.to_string(),
@@ -178,7 +277,7 @@ fn conflict(loser: &Claim, winner: &Claim) -> Rejection {
         Origin::Tag => "a tag",
         Origin::Config => "config",
     };
-    let reason = format!("prefix {} is already routed to {} by {by}", winner.prefix, winner.service);
+    let reason = format!("route {} is already routed to {} by {by}", winner.key, winner.service);
     Rejection { source, declaration, reason }
 }
 

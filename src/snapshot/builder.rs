@@ -105,10 +105,10 @@ impl Builder {
         let (mut snapshot, registry) = (built.snapshot, built.registry);
         snapshot.draining = self.still_draining(&registry, built.departed);
         let table = &snapshot.table;
-        let serves = |prefix: &str, node: &str, id: &str| {
-            table.get(prefix).is_some_and(|r| r.upstream.endpoints.iter().any(|e| *e.node == *node && *e.id == *id))
+        let serves = |key: &str, node: &str, id: &str| {
+            table.get(key).is_some_and(|r| r.upstream.endpoints.iter().any(|e| *e.node == *node && *e.id == *id))
         };
-        self.metrics.retain(|prefix| table.get(prefix).is_some(), serves);
+        self.metrics.retain(|key| table.get(key).is_some(), serves);
         self.registry = registry;
         tracing::debug!(generation = self.generation, routes = snapshot.table.len(), "snapshot published");
         self.shared.store(Arc::new(snapshot));

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
+use crate::canary::health::CanaryHealth;
 use crate::upstream::{Idle, InstanceState, RetryBudget};
 
 /// Keys are ours (Consul names), not an attacker's, and a rebuild at ten
@@ -34,6 +35,8 @@ struct ServiceState {
 pub struct StateRegistry {
     services: Map<ServiceState>,
     budgets: Map<Arc<RetryBudget>>,
+    /// Per route key: the canary's fingerprint and health.
+    canaries: Map<(u64, Arc<CanaryHealth>)>,
 }
 
 impl StateRegistry {
@@ -71,6 +74,27 @@ impl StateRegistry {
         let budget = old.budgets.remove(prefix).unwrap_or_default();
         self.budgets.insert(prefix.to_string(), Arc::clone(&budget));
         budget
+    }
+
+    /// The canary health of route `key`, taken from `old` if the canary
+    /// instances are the same (same `fingerprint`), else a fresh one.
+    pub fn carry_canary(&mut self, old: &mut StateRegistry, key: &str, fingerprint: u64) -> Arc<CanaryHealth> {
+        if let Some((_, health)) = self.canaries.get(key).filter(|(seen, _)| *seen == fingerprint) {
+            return Arc::clone(health);
+        }
+        let health = match old.canaries.remove(key) {
+            Some((seen, health)) if seen == fingerprint => health,
+            _ => Arc::default(),
+        };
+        self.canaries.insert(key.to_string(), (fingerprint, Arc::clone(&health)));
+        health
+    }
+
+    /// Keeps route `key`'s canary health as it is, if it has one.
+    pub fn keep_canary(&mut self, old: &mut StateRegistry, key: &str) {
+        if let Some(entry) = old.canaries.remove(key) {
+            self.canaries.insert(key.to_string(), entry);
+        }
     }
 
     /// Ends a build: the instances of `old` this registry did not take.

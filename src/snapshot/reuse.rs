@@ -43,20 +43,21 @@ impl<'a> Reuse<'a> {
     /// changed, its state recorded in `next`.
     pub fn route(
         &self,
-        declared: (&str, &str, Origin, RouteOptions),
+        declared: (&str, &str, Origin, &RouteOptions),
         old: &mut StateRegistry,
         next: &mut StateRegistry,
     ) -> Option<Arc<Route>> {
-        let (prefix, service, origin, options) = declared;
+        let (key, service, origin, options) = declared;
         if self.dirty.contains(service) || self.refused.contains(service) {
             return None;
         }
-        let route = self.previous?.table.get(prefix)?;
-        if &*route.service != service || route.origin != origin || route.options != options {
+        let route = self.previous?.table.get(key)?;
+        if &*route.service != service || route.origin != origin || route.options != *options {
             return None;
         }
         next.keep_service(old, service);
-        next.carry_budget(old, prefix);
+        next.carry_budget(old, key);
+        next.keep_canary(old, key);
         Some(Arc::clone(route))
     }
 }

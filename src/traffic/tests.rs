@@ -18,6 +18,7 @@ fn snapshot(ids: &[&str]) -> Snapshot {
             port: 8000 + i as u16,
             weight: 1,
             meta: Default::default(),
+            tags: Vec::new(),
         })
         .collect();
     view.apply(Update::Instances { service: "web".into(), instances });

@@ -113,6 +113,11 @@ impl InstanceState {
         self.ejected_until.load(Ordering::Relaxed) > now_ms
     }
 
+    /// How long the instance stays ejected from `now_ms` (zero when it is not).
+    pub fn ejected_for(&self, now_ms: u64) -> Duration {
+        Duration::from_millis(self.ejected_until.load(Ordering::Relaxed).saturating_sub(now_ms))
+    }
+
     /// Takes the instance out until a growing deadline; returns how long.
     pub fn eject(&self, now_ms: u64, policy: &Ejection) -> Duration {
         let times = self.ejections.fetch_add(1, Ordering::Relaxed).min(16);

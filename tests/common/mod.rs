@@ -97,10 +97,11 @@ impl Portico {
         self.http.get(url).send().await.expect("admin answers").json().await.expect("json")
     }
 
-    /// Instance IDs Portico routes `prefix` to, per `/admin/routes`.
-    pub async fn instances(&self, prefix: &str) -> Vec<String> {
+    /// Instance IDs Portico routes `key` to, per `/admin/routes` (a route's
+    /// key is its prefix, preceded by its host if it has one).
+    pub async fn instances(&self, key: &str) -> Vec<String> {
         let routes = self.routes().await;
-        let route = routes["routes"].as_array().into_iter().flatten().find(|r| r["prefix"] == prefix);
+        let route = routes["routes"].as_array().into_iter().flatten().find(|r| r["key"] == key);
         let mut ids: Vec<String> = route
             .map(|r| {
                 r["instances"]

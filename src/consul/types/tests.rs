@@ -52,6 +52,7 @@ fn ipv6_addresses_are_bracketed() {
         port: 80,
         weight: 1,
         meta: Default::default(),
+        tags: Vec::new(),
     };
     assert_eq!(i.authority(), "[::1]:80");
 }

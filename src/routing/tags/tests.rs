@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use crate::balance::Policy;
+use crate::routing::host::HostPattern;
 use crate::routing::options::{AuthScheme, CacheSpec, RateSpec};
 
 use super::*;
@@ -18,7 +19,7 @@ fn routes_and_options_are_read() {
         "portico.strip-prefix=true",
         "portico.lb=p2c",
     ]));
-    assert_eq!(d.prefixes, vec!["/catalog", "/products"]);
+    assert_eq!(d.routes, vec![(HostPattern::Any, "/catalog".into()), (HostPattern::Any, "/products".into())]);
     assert!(d.options.strip_prefix);
     assert_eq!(d.options.policy, Policy::PowerOfTwo);
     assert!(d.rejected.is_empty());
@@ -34,7 +35,7 @@ fn a_bad_tag_disables_only_itself() {
         "portico.colour=blue",
         "portico.route",
     ]));
-    assert_eq!(d.prefixes, vec!["/ok"]);
+    assert_eq!(d.routes, vec![(HostPattern::Any, "/ok".into())]);
     assert_eq!(d.options, RouteOptions::default());
     let refused: Vec<&str> = d.rejected.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(refused.len(), 5, "{:?}", d.rejected);
@@ -76,7 +77,7 @@ mod fuzz {
         #[test]
         fn arbitrary_tags_never_panic(tags in proptest::collection::vec("(portico\\.)?[a-z-]{0,12}(=.{0,20})?", 0..8)) {
             let d = parse_tags(&tags);
-            for prefix in &d.prefixes {
+            for (_, prefix) in &d.routes {
                 prop_assert!(prefix.starts_with('/'));
                 let normal = crate::routing::path::normalize(prefix).expect("valid").into_owned();
                 prop_assert_eq!(&normal, prefix);
@@ -89,7 +90,7 @@ mod fuzz {
         fn any_route_tag_is_accepted_or_rejected_never_lost(value in ".{0,30}") {
             let tag = format!("portico.route={value}");
             let d = parse_tags(std::slice::from_ref(&tag));
-            prop_assert_eq!(d.prefixes.len() + d.rejected.len(), 1);
+            prop_assert_eq!(d.routes.len() + d.rejected.len(), 1);
         }
     }
 }

@@ -11,6 +11,7 @@ fn instance(id: &str, port: u16, weight: u32) -> Instance {
         port,
         weight,
         meta: Default::default(),
+        tags: Vec::new(),
     }
 }
 
@@ -66,6 +67,7 @@ fn conflicts_have_a_deterministic_winner_and_are_reported() {
 fn static_routes_beat_tags() {
     let v = view(&[("tagged", &["portico.route=/x"])], &[]);
     let statics = vec![crate::routing::StaticRoute {
+        host: Default::default(),
         prefix: "/x".into(),
         service: "pinned".into(),
         options: crate::routing::options::RouteOptions::default(),
@@ -199,4 +201,50 @@ async fn slow_start_gives_a_new_instance_a_growing_share() {
     tokio::time::sleep(ramp).await;
     let warm = share_of_new(4000);
     assert!((warm - 0.5).abs() < 0.05, "after the ramp, its full share: {warm}");
+}
+
+#[test]
+fn the_same_prefix_on_different_hosts_is_no_conflict_but_the_same_host_and_prefix_is() {
+    let v = view(
+        &[
+            ("shop", &["portico.route=shop.example.com/api"]),
+            ("blog", &["portico.route=blog.example.com/api", "portico.route=/api"]),
+            ("rival", &["portico.route=shop.example.com/api"]),
+        ],
+        &[],
+    );
+    let (s, _) = build(&v, &[], &StateRegistry::default(), 1, &Metrics::default());
+    let mut keys: Vec<&str> = s.routes().iter().map(|r| &*r.key).collect();
+    keys.sort();
+    assert_eq!(keys, ["/api", "blog.example.com/api", "shop.example.com/api"]);
+    assert_eq!(s.table.get("shop.example.com/api").map(|r| &*r.service), Some("rival"), "first by name wins");
+    assert_eq!(s.rejected.len(), 1, "{:?}", s.rejected);
+    assert_eq!(s.rejected[0].source, "shop");
+    assert!(s.rejected[0].reason.contains("shop.example.com/api"), "{:?}", s.rejected);
+}
+
+#[test]
+fn canary_instances_come_after_the_stable_ones_and_an_abort_outlives_their_absence() {
+    let mut canary = instance("web-canary", 8009, 1);
+    canary.tags = vec!["portico.canary=10%".into()];
+    let tags: &[&str] = &["portico.route=/web", "portico.canary=10%"];
+    let with_canary = view(&[("web", tags)], &[("web", vec![canary.clone(), instance("web-1", 8001, 1)])]);
+    let (s, registry) = build(&with_canary, &[], &StateRegistry::default(), 1, &Metrics::default());
+    let route = s.route("/web").expect("route");
+    assert_eq!(route.upstream.canary_from, 1);
+    assert_eq!(&*route.upstream.endpoints[1].id, "web-canary");
+    let health = Arc::clone(&route.canary.as_ref().expect("canary").health);
+    for _ in 0..30 {
+        health.record(crate::canary::Side::Canary, true, 1_000, &route.options.canary);
+    }
+    assert!(health.is_aborted());
+    let without = view(&[("web", tags)], &[("web", vec![instance("web-1", 8001, 1)])]);
+    let (s, registry) = build(&without, &[], &registry, 2, &Metrics::default());
+    assert!(s.route("/web").expect("route").canary.is_none());
+    let (s, registry) = build(&with_canary, &[], &registry, 3, &Metrics::default());
+    assert!(s.route("/web").and_then(|r| r.canary.as_ref()).expect("canary back").health.is_aborted());
+    canary.meta.insert("version".into(), "2".into());
+    let new_version = view(&[("web", tags)], &[("web", vec![canary, instance("web-1", 8001, 1)])]);
+    let (s, _) = build(&new_version, &[], &registry, 4, &Metrics::default());
+    assert!(!s.route("/web").and_then(|r| r.canary.as_ref()).expect("canary").health.is_aborted());
 }

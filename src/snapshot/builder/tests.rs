@@ -16,6 +16,7 @@ fn instances(n: u16) -> Update {
             port: 9000 + i,
             weight: 1,
             meta: Default::default(),
+            tags: Vec::new(),
         })
         .collect();
     Update::Instances { service: "web".into(), instances: list }

@@ -12,6 +12,7 @@ fn instance(id: &str, port: u16) -> Instance {
         port,
         weight: 1,
         meta: Default::default(),
+        tags: Vec::new(),
     }
 }
 

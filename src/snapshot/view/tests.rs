@@ -14,6 +14,7 @@ fn instances(service: &str, ids: &[&str]) -> Update {
             port: 1,
             weight: 1,
             meta: Default::default(),
+            tags: Vec::new(),
         })
         .collect();
     Update::Instances { service: service.into(), instances: list }

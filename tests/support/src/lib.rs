@@ -5,6 +5,7 @@
 //! - [`catalog`]: thousands of instances written into that agent's catalog in seconds;
 //! - [`backend`]: small in-process HTTP services that say who answered;
 //! - [`fake_consul`]: a scripted Consul, only for faults a real agent cannot be made to show;
+//! - [`node`]: a Node.js `http` server as an origin nobody here wrote;
 //! - [`ports`]: free loopback ports that no other test in this process gets.
 //!
 //! Everything binds loopback only and cleans up after itself.
@@ -13,6 +14,7 @@ pub mod backend;
 pub mod catalog;
 pub mod consul;
 pub mod fake_consul;
+pub mod node;
 pub mod ports;
 
 pub use backend::Backend;
