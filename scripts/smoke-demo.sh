@@ -53,6 +53,20 @@ grep -q "failed=0" <<< "$spread" || fail "requests failed: $spread"
 scripts/scale.sh products 1 | tee -a "$out" | grep -q "routes /products to 1" || fail "scale down to 1"
 echo "smoke: scaled 3 -> 1"
 
+instance() { curl -s -o /dev/null -D - "$@" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-instance-id" { print $2 }'; }
+on_catalog=$(instance -H 'Host: catalog.localhost' "$url/cart/smoke")
+[[ "$on_catalog" == products-* ]] || fail "Host catalog.localhost should route everything to products, got '$on_catalog'"
+echo "smoke: host routing: catalog.localhost/cart/smoke answered by $on_catalog"
+
+scripts/canary.sh products 50% --failing | tee -a "$out" | grep -q "takes 50%" || fail "start a canary"
+for i in $(seq 0 99); do curl -s -o /dev/null -b "portico_canary=$((i * 100))" "$url/products"; done
+routes=$(curl -fsS "http://127.0.0.1:$ADMIN_PORT/admin/routes")
+grep -q '"effective_share":"0%"' <<< "$routes" || fail "the failing canary was not aborted"
+status=$(curl -s -o /dev/null -w '%{http_code}' -b portico_canary=0 "$url/products")
+[ "$status" = 200 ] || fail "a canary-side client got $status after the abort, not 200 from a stable instance"
+echo "smoke: a failing canary at 50% was aborted; its clients are back on the stable side"
+scripts/canary.sh products off | tee -a "$out" | grep -q "stopped" || fail "stop the canary"
+
 kill -TERM "$demo" # what Ctrl-C does; a background job ignores SIGINT
 wait "$demo" || true
 trap - EXIT

@@ -92,17 +92,20 @@ pub struct CanarySpec {
 
 impl Default for CanarySpec {
     fn default() -> Self {
-        CanarySpec {
-            share: None,
-            tag: None,
-            abort_margin: Some(Share(1_000)),
-            window: Duration::from_secs(60),
-            min_requests: 20,
-        }
+        CanarySpec::DEFAULT
     }
 }
 
 impl CanarySpec {
+    /// No share, no tag; abort at a 10% margin over 60 s after 20 requests.
+    pub const DEFAULT: CanarySpec = CanarySpec {
+        share: None,
+        tag: None,
+        abort_margin: Some(Share(1_000)),
+        window: Duration::from_secs(60),
+        min_requests: 20,
+    };
+
     /// True when an instance with these tags is a canary.
     pub fn is_canary(&self, instance_tags: &[String]) -> bool {
         instance_tags.iter().any(|t| t.starts_with(CANARY_TAG) || self.tag.as_deref().is_some_and(|mine| **t == *mine))

@@ -204,7 +204,7 @@ impl Gateway {
             false => None,
         };
         let (method, headers) = (request.method(), request.headers());
-        let accept = |r: &Arc<Route>| r.options.matchers.is_empty() || r.options.matchers.accept(method, headers);
+        let accept = |r: &Arc<Route>| r.options.matchers.accept(method, headers);
         match snapshot.table.find(host.as_deref(), path, accept) {
             Some(route) => Ok(Arc::clone(route)),
             None if !snapshot.synced => Err(ProxyError::NotReady),

@@ -149,7 +149,7 @@ pub struct Rejection {
 impl Snapshot {
     /// The route for a normalized path on any host, without matchers (tests, benches).
     pub fn route(&self, path: &str) -> Option<&Arc<Route>> {
-        self.table.find(None, path, |r| r.options.matchers.is_empty())
+        self.table.find(None, path, |_| false)
     }
 
     /// Routes sorted by key, for reporting.
@@ -179,6 +179,9 @@ impl Upstream {
     /// the ramp is passed over with a probability that falls as it ages. A
     /// hash route takes the key's owner on the ring, or the next one along.
     pub fn choose(&self, choice: Choice, tried: &[usize], slow_start: Duration) -> Option<(usize, &Endpoint)> {
+        if self.canary_from == self.endpoints.len() && choice.hash.is_none() {
+            return self.pick_plain(tried, slow_start);
+        }
         let (stable, canary) = (0..self.canary_from, self.canary_from..self.endpoints.len());
         let (first, second) = match choice.side {
             Side::Stable => (stable, canary),
@@ -188,6 +191,20 @@ impl Upstream {
             .pick_in(first, choice.hash, tried, slow_start)
             .or_else(|| choice.cross_over.then(|| self.pick_in(second, choice.hash, tried, slow_start)).flatten())?;
         self.endpoints.get(index).map(|e| (index, e))
+    }
+
+    /// The common case, kept lean: no canary, no hash key.
+    fn pick_plain(&self, tried: &[usize], slow_start: Duration) -> Option<(usize, &Endpoint)> {
+        let endpoints = &self.endpoints;
+        let load = |i: usize| endpoints[i].state.in_flight();
+        let now = clock_ms();
+        let warm = |i: usize| slow_start.is_zero() || fastrand::f64() < endpoints[i].state.warmth(now, slow_start);
+        let healthy = |i: usize| !tried.contains(&i) && !endpoints[i].state.is_ejected(now) && warm(i);
+        let index = match self.balancer.pick_where(endpoints.len(), load, healthy) {
+            Some(i) => i,
+            None => self.balancer.pick_where(endpoints.len(), load, |i| !tried.contains(&i))?,
+        };
+        endpoints.get(index).map(|e| (index, e))
     }
 
     fn pick_in(

@@ -144,3 +144,29 @@ async fn a_failing_canary_is_aborted_and_stays_out_until_its_version_changes() {
     .await;
     assert_eq!(who_in_bucket(&portico, 0).await.1, "shop-canary");
 }
+
+#[tokio::test]
+async fn on_a_cached_route_the_canary_side_neither_reads_nor_fills_the_cache() {
+    let consul = ConsulAgent::start().await;
+    let (stable, canary) = (Backend::start("shop-1").await, Backend::start("shop-canary").await);
+    consul.register(&ttl_service("shop", "shop-1", stable.port(), &["portico.route=/shop", "portico.cache=30s"])).await;
+    let canary_tags = ["portico.route=/shop", "portico.cache=30s", "portico.canary=50%"];
+    consul.register(&ttl_service("shop", "shop-canary", canary.port(), &canary_tags)).await;
+    let portico = Portico::for_consul(&consul.addr()).await;
+    portico.wait_instances("/shop", &["shop-1", "shop-canary"], Duration::from_secs(5)).await;
+    let fetch = |bucket: u32| {
+        let request = portico.http.get(portico.url("/shop/item")).header("cookie", format!("portico_canary={bucket}"));
+        async move {
+            let response = request.send().await.expect("answer");
+            let header =
+                |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            (header("x-instance-id"), header("x-cache"))
+        }
+    };
+    assert_eq!(fetch(9_999).await, ("shop-1".to_string(), "MISS".to_string()));
+    assert_eq!(fetch(9_999).await, ("shop-1".to_string(), "HIT".to_string()));
+    for _ in 0..3 {
+        assert_eq!(fetch(0).await, ("shop-canary".to_string(), "BYPASS".to_string()));
+    }
+    assert_eq!(fetch(5_000).await, ("shop-1".to_string(), "HIT".to_string()));
+}

@@ -222,3 +222,55 @@ async fn a_new_instance_appears_on_the_dashboard_with_a_share_of_traffic() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+const CANARY: &str = "const line = document.querySelector('.canary-line'); \
+    const badges = Array.from(document.querySelectorAll('.instance.canary')).map(e => e.dataset.id); \
+    return line ? {hidden: line.hidden, aborted: line.classList.contains('aborted'), text: line.textContent, badges} : null";
+
+/// The dashboard shows a canary's share and its instances marked as such;
+/// when the canary fails and is aborted, the line turns into the abort event.
+#[tokio::test]
+async fn a_canary_and_its_abort_show_on_the_dashboard() {
+    const FAILING: &str =
+        "(req, res) => { req.resume(); res.writeHead(500, {'x-instance-id': 'web-canary'}); res.end('boom'); }";
+    let Some(node) = portico_testkit::node::NodeOrigin::required(FAILING).await else { return };
+    let consul = ConsulAgent::start().await;
+    let stable = Backend::start("web-1").await;
+    consul.register(&ttl_service("web", "web-1", stable.port(), &["portico.route=/web"])).await;
+    let canary_tags = ["portico.route=/web", "portico.canary=30%"];
+    consul.register(&ttl_service("web", "web-canary", node.port, &canary_tags)).await;
+    let portico = Portico::for_consul(&consul.addr()).await;
+    portico.wait_instances("/web", &["web-1", "web-canary"], Duration::from_secs(5)).await;
+
+    let Some(browser) = Browser::start().await else { return };
+    browser.open(&format!("http://{}/admin/dashboard", portico.admin)).await;
+    let wait_for = |what: &'static str, check: fn(&Value) -> bool| {
+        let browser = &browser;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let seen = browser.script(CANARY).await;
+                if check(&seen) {
+                    return seen;
+                }
+                assert!(Instant::now() < deadline, "{what}: {seen}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let shown = wait_for("the canary line", |v| v["text"].as_str().is_some_and(|t| t.contains("30%"))).await;
+    assert_eq!(shown["badges"], json!(["web-canary"]));
+    assert_eq!(shown["aborted"], false);
+
+    for bucket in 0..100u32 {
+        let cookie = format!("portico_canary={}", bucket * 100);
+        portico.http.get(portico.url("/web")).header("cookie", cookie).send().await.expect("answer");
+    }
+    let aborted = wait_for("the abort event", |v| v["aborted"] == true).await;
+    let text = aborted["text"].as_str().unwrap_or_default();
+    assert!(text.contains("canary aborted") && text.contains("exceeds the stable side"), "{text}");
+    let png = browser.screenshot().await;
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-canary.png");
+    std::fs::write(&path, &png).expect("save screenshot");
+    println!("screenshot: {}", path.display());
+}

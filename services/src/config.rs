@@ -33,6 +33,19 @@ pub struct ServiceArgs {
     /// Largest request body accepted, in bytes
     #[arg(long, env = "SHOP_MAX_BODY", default_value_t = 64 * 1024)]
     pub max_body: usize,
+    /// Extra Consul tags for this instance, comma-separated (e.g. `portico.canary=10%`)
+    #[arg(long = "tag", env = "SHOP_TAGS", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// The version registered in the instance's Consul meta (`version`)
+    #[arg(long, env = "SHOP_VERSION", default_value = env!("CARGO_PKG_VERSION"))]
+    pub version: String,
+    /// Share of requests (0 to 1) answered with a 500, to show a failing release
+    #[arg(long, env = "SHOP_FAIL_RATE", default_value_t = 0.0, value_parser = fail_rate)]
+    pub fail_rate: f64,
+}
+
+fn fail_rate(value: &str) -> Result<f64, String> {
+    value.parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)).ok_or(format!("expected 0 to 1, got {value:?}"))
 }
 
 impl ServiceArgs {

@@ -90,11 +90,36 @@ pub fn query_param(request: &Request<Incoming>, name: &str) -> Option<String> {
     url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
+/// A share of requests answered 500 instead of served (`SHOP_FAIL_RATE`),
+/// spread evenly; `/health` always answers, so Consul keeps the instance and
+/// only the gateway can tell it fails.
+#[derive(Debug, Default)]
+pub struct Failing {
+    rate: f64,
+    seen: std::sync::atomic::AtomicU64,
+}
+
+impl Failing {
+    pub fn new(rate: f64) -> Arc<Failing> {
+        Arc::new(Failing { rate, seen: Default::default() })
+    }
+
+    /// True when this request should fail.
+    fn now(&self, path: &str) -> bool {
+        if self.rate <= 0.0 || path == "/health" {
+            return false;
+        }
+        let n = self.seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed) as f64;
+        ((n + 1.0) * self.rate).floor() > (n * self.rate).floor()
+    }
+}
+
 /// Serves until `stop`, then lets in-flight requests finish (up to 10 s).
 pub async fn serve<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
     instance_id: HeaderValue,
+    failing: Arc<Failing>,
     stop: CancellationToken,
 ) {
     let graceful = GracefulShutdown::new();
@@ -110,11 +135,14 @@ pub async fn serve<H: Handler>(
             },
             _ = stop.cancelled() => break,
         };
-        let (handler, id) = (handler.clone(), instance_id.clone());
-        let service = service_fn(move |request| {
-            let (handler, id) = (handler.clone(), id.clone());
+        let (handler, id, failing) = (handler.clone(), instance_id.clone(), failing.clone());
+        let service = service_fn(move |request: Request<Incoming>| {
+            let (handler, id, failing) = (handler.clone(), id.clone(), failing.clone());
             async move {
-                let mut response = handler.handle(request).await;
+                let mut response = match failing.now(request.uri().path()) {
+                    true => error(StatusCode::INTERNAL_SERVER_ERROR, "failing on purpose (SHOP_FAIL_RATE)"),
+                    false => handler.handle(request).await,
+                };
                 response.headers_mut().insert("x-instance-id", id);
                 Ok::<_, Infallible>(response)
             }

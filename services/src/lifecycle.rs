@@ -57,7 +57,8 @@ where
         args: args.clone(),
     };
     let handler = Arc::new(make(context).await);
-    let server = tokio::spawn(serve(listener, handler, header, stop.clone()));
+    let failing = crate::http::Failing::new(args.fail_rate);
+    let server = tokio::spawn(serve(listener, handler, header, failing, stop.clone()));
     let registration = registration(name, &instance_id, SocketAddr::new(advertise, local.port()), &args);
     tracing::info!(%instance_id, listen = %local, %advertise, "serving; registering with consul");
     register_with_retry(&consul, &registration, &stop).await;
@@ -82,10 +83,10 @@ pub fn registration(name: &str, id: &str, addr: SocketAddr, args: &ServiceArgs) 
     json!({
         "ID": id,
         "Name": name,
-        "Tags": tags(name),
+        "Tags": tags(name).into_iter().chain(args.tags.iter().filter(|t| !t.is_empty()).cloned()).collect::<Vec<_>>(),
         "Address": addr.ip().to_string(),
         "Port": addr.port(),
-        "Meta": { "version": env!("CARGO_PKG_VERSION") },
+        "Meta": { "version": args.version },
         "Check": {
             "CheckID": format!("{id}-http"),
             "Name": format!("{name} /health"),
@@ -101,11 +102,12 @@ pub fn registration(name: &str, id: &str, addr: SocketAddr, args: &ServiceArgs) 
 
 /// The route tag, plus the edge policies each shop service asks Portico for:
 /// checkout wants a JWT or an API key, the product list is cached (for as
-/// long as its `Cache-Control` says), search is rate limited per client.
+/// long as its `Cache-Control` says) and is also the whole of the host
+/// `catalog.localhost` (host routing), search is rate limited per client.
 pub fn tags(name: &str) -> Vec<String> {
     let policies: &[&str] = match name {
         "checkout" => &["portico.auth=any"],
-        "products" => &["portico.cache=true"],
+        "products" => &["portico.cache=true", "portico.route=catalog.localhost/"],
         "search" => &["portico.rate-limit=50/s", "portico.rate-burst=100"],
         _ => &[],
     };

@@ -93,7 +93,7 @@ fn route(route: &Route, rates: &HashMap<&str, f64>) -> Value {
 
 /// A route's canary: shares, the rule, the window's rates and any abort.
 pub fn canary(route: &Route, canary: &Canary) -> Value {
-    let spec = &route.options.canary;
+    let spec = route.options.canary();
     json!({
         "share": canary.share.to_string(),
         "effective_share": canary.effective().to_string(),

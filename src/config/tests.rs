@@ -263,9 +263,9 @@ fn routes_take_a_host_matchers_header_rules_hashing_and_a_canary_from_file_and_f
     assert_eq!(api.options.request_headers.describe(), ["set:x-env=prod"]);
     assert_eq!(api.options.policy, Policy::Hash);
     assert_eq!(api.options.hash_key.as_ref().map(ToString::to_string).as_deref(), Some("cookie=session"));
-    assert_eq!(api.options.canary.share.map(|s| s.basis_points()), Some(500));
-    assert_eq!((api.options.canary.tag.as_deref(), api.options.canary.abort_margin), (Some("canary"), None));
-    assert_eq!(api.options.canary.window, std::time::Duration::from_secs(30));
+    assert_eq!(api.options.canary().share.map(|s| s.basis_points()), Some(500));
+    assert_eq!((api.options.canary().tag.as_deref(), api.options.canary().abort_margin), (Some("canary"), None));
+    assert_eq!(api.options.canary().window, std::time::Duration::from_secs(30));
     let cart = config.routes.iter().find(|r| r.service == "cart").expect("flag route");
     assert_eq!((cart.host.to_string(), cart.prefix.as_str()), ("shop.example.com".to_string(), "/cart"));
     for (key, value) in [("host", "\"a b\""), ("match", "[\"cookie:x\"]"), ("canary", "\"120%\""), ("lb", "\"hash\"")] {

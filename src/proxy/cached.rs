@@ -4,6 +4,8 @@
 //! the others for the same key wait for it ([`crate::cache::flight`]). A
 //! response that may be stored is read whole (up to the object limit) and
 //! served to the leader from the stored copy; anything larger streams on.
+//! Clients on a canary's side bypass the cache, so that neither side is
+//! served the other's answers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,7 @@ use super::error::ProxyError;
 use super::{Gateway, Leg, ProxyBody};
 use crate::cache::control::{freshness, request_rules};
 use crate::cache::{flight, vary_values, CacheKey, Landing, Role, Stored, X_CACHE};
+use crate::canary::Side;
 use crate::metrics::EdgeOutcome;
 use crate::routing::options::CacheSpec;
 use crate::snapshot::Route;
@@ -36,7 +39,10 @@ impl Gateway {
         let cache = &self.policies.cache;
         let rules = request_rules(request.headers());
         let head_only = request.method() == Method::HEAD;
-        if rules.bypass {
+        // A canary's answers are its own: its clients neither read nor fill
+        // the stable side's cache.
+        let canary_side = route.canary.is_some() && self.steering(&request, &leg).choice.side == Side::Canary;
+        if rules.bypass || canary_side {
             route.metrics.edge(EdgeOutcome::CacheBypass);
             return self.forward_marked(request, leg, "BYPASS").await;
         }

@@ -236,7 +236,7 @@ impl Upstreams {
 fn judge_canary(route: &Route, index: usize, server_error: bool) {
     let Some(canary) = &route.canary else { return };
     let side = if index >= route.upstream.canary_from { Side::Canary } else { Side::Stable };
-    if let Some(abort) = canary.health.record(side, server_error, clock_ms(), &route.options.canary) {
+    if let Some(abort) = canary.health.record(side, server_error, clock_ms(), route.options.canary()) {
         route.metrics.canary_aborted();
         tracing::warn!(route = %route.key, service = %route.service, reason = %abort.reason, "canary aborted: its share is now 0");
     }

@@ -18,8 +18,15 @@ pub enum HeaderMatch {
 }
 
 /// The conditions of a route beyond host and path; empty matches everything.
+/// One pointer wide: most routes have none, and route options are copied
+/// for every route of every build.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Matchers {
+    conditions: Option<Box<Conditions>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+struct Conditions {
     /// Allowed methods, sorted; empty: any.
     methods: Vec<Method>,
     /// Header conditions, sorted.
@@ -54,6 +61,10 @@ impl Matchers {
         }
     }
 
+    fn conditions(&mut self) -> &mut Conditions {
+        self.conditions.get_or_insert_with(Box::default)
+    }
+
     fn add_methods(&mut self, list: &str) -> Result<(), String> {
         for name in list.split(',').map(str::trim) {
             let token = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphabetic());
@@ -61,10 +72,11 @@ impl Matchers {
                 .ok()
                 .filter(|_| token)
                 .ok_or_else(|| format!("{name:?} is not an HTTP method"))?;
-            self.methods.push(method);
+            self.conditions().methods.push(method);
         }
-        self.methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        self.methods.dedup();
+        let methods = &mut self.conditions().methods;
+        methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        methods.dedup();
         Ok(())
     }
 
@@ -81,20 +93,21 @@ impl Matchers {
                 HeaderMatch::Equals(name, HeaderValue::from_str(v).map_err(|_| format!("{v:?} is not a header value"))?)
             }
         };
-        self.headers.push(condition);
-        self.headers.sort_by_key(describe);
-        self.headers.dedup();
+        let headers = &mut self.conditions().headers;
+        headers.push(condition);
+        headers.sort_by_key(describe);
+        headers.dedup();
         Ok(())
     }
 
     /// True when there is no condition.
     pub fn is_empty(&self) -> bool {
-        self.methods.is_empty() && self.headers.is_empty()
+        self.conditions.is_none()
     }
 
     /// Number of conditions: a route with more is tried first.
     pub fn count(&self) -> usize {
-        usize::from(!self.methods.is_empty()) + self.headers.len()
+        self.conditions.as_ref().map_or(0, |c| usize::from(!c.methods.is_empty()) + c.headers.len())
     }
 
     /// True when the request satisfies every condition.
@@ -104,10 +117,11 @@ impl Matchers {
 
     /// The first condition the request fails, if any.
     pub fn mismatch(&self, method: &Method, headers: &HeaderMap) -> Option<Mismatch> {
-        if !self.methods.is_empty() && !self.methods.contains(method) {
-            return Some(Mismatch::Method(self.method_list()));
+        let conditions = self.conditions.as_deref()?;
+        if !conditions.methods.is_empty() && !conditions.methods.contains(method) {
+            return Some(Mismatch::Method(conditions.method_list()));
         }
-        self.headers.iter().find_map(|cond| match cond {
+        conditions.headers.iter().find_map(|cond| match cond {
             HeaderMatch::Present(name) => {
                 (!headers.contains_key(name)).then(|| Mismatch::HeaderMissing(name.to_string()))
             }
@@ -118,7 +132,9 @@ impl Matchers {
             },
         })
     }
+}
 
+impl Conditions {
     fn method_list(&self) -> String {
         self.methods.iter().map(Method::as_str).collect::<Vec<_>>().join(",")
     }
@@ -134,11 +150,12 @@ fn describe(cond: &HeaderMatch) -> String {
 /// The canonical spelling, part of a route's key: `method:GET,POST header:x-canary=1`.
 impl fmt::Display for Matchers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(conditions) = &self.conditions else { return Ok(()) };
         let mut parts = Vec::new();
-        if !self.methods.is_empty() {
-            parts.push(format!("method:{}", self.method_list()));
+        if !conditions.methods.is_empty() {
+            parts.push(format!("method:{}", conditions.method_list()));
         }
-        parts.extend(self.headers.iter().map(describe));
+        parts.extend(conditions.headers.iter().map(describe));
         f.write_str(&parts.join(" "))
     }
 }

@@ -35,13 +35,23 @@ pub struct RouteOptions {
     pub request_headers: HeaderRules,
     /// Header rules applied to the response before it is returned.
     pub response_headers: HeaderRules,
-    /// What a `hash` route hashes.
-    pub hash_key: Option<HashKey>,
-    /// The canary release, if any.
-    pub canary: CanarySpec,
+    /// What a `hash` route hashes (boxed, like the canary: route options
+    /// are copied for every route of every build, and most have neither).
+    pub hash_key: Option<Box<HashKey>>,
+    /// The canary settings, if any was given ([`RouteOptions::canary`] reads them).
+    canary: Option<Box<CanarySpec>>,
 }
 
 impl RouteOptions {
+    /// The canary settings (the defaults when none was given).
+    pub fn canary(&self) -> &CanarySpec {
+        self.canary.as_deref().unwrap_or(&CanarySpec::DEFAULT)
+    }
+
+    fn canary_mut(&mut self) -> &mut CanarySpec {
+        self.canary.get_or_insert_with(|| Box::new(CanarySpec::DEFAULT))
+    }
+
     /// True when any edge policy (auth, rate limit, cache) applies.
     pub fn has_policies(&self) -> bool {
         self.auth.is_some() || self.rate.is_some() || self.cache.is_some()
@@ -141,7 +151,7 @@ impl OptionsBuilder {
         match key.replace('_', "-").as_str() {
             "strip-prefix" => o.strip_prefix = parse_bool(value)?,
             "lb" => match value.strip_prefix("hash:") {
-                Some(key) => (o.policy, o.hash_key) = (Policy::Hash, Some(HashKey::parse(key)?)),
+                Some(key) => (o.policy, o.hash_key) = (Policy::Hash, Some(Box::new(HashKey::parse(key)?))),
                 None => (o.policy, o.hash_key) = (value.parse::<Policy>()?, None),
             },
             "max-body" => {
@@ -158,12 +168,12 @@ impl OptionsBuilder {
             "match" => o.matchers.add(value)?,
             "request-header" => o.request_headers.add(value)?,
             "response-header" => o.response_headers.add(value)?,
-            "canary" => o.canary.share = Some(Share::parse(value)?),
-            "canary-tag" => o.canary.tag = Some(canary_tag(value)?),
-            "canary-abort" => o.canary.abort_margin = CanarySpec::parse_abort(value)?,
-            "canary-window" => o.canary.window = window(value)?,
+            "canary" => o.canary_mut().share = Some(Share::parse(value)?),
+            "canary-tag" => o.canary_mut().tag = Some(canary_tag(value)?),
+            "canary-abort" => o.canary_mut().abort_margin = CanarySpec::parse_abort(value)?,
+            "canary-window" => o.canary_mut().window = window(value)?,
             "canary-min-requests" => {
-                o.canary.min_requests = value.parse().map_err(|_| format!("expected a number, got {value:?}"))?
+                o.canary_mut().min_requests = value.parse().map_err(|_| format!("expected a number, got {value:?}"))?
             }
             other => return Err(format!("unknown option {other:?}")),
         }

@@ -34,7 +34,28 @@ impl<T> PrefixTable<T> {
     /// The value of the longest prefix of `path` that ends on a segment
     /// boundary, with that prefix. `path` must be normalized.
     pub fn lookup<'a>(&'a self, path: &str) -> Option<(&'a str, &'a T)> {
-        self.candidates(path).next()
+        self.find_map(path, |key, value| Some((key, value)))
+    }
+
+    /// The first `Some` that `f` returns for the prefixes of `path`, longest
+    /// first: [`PrefixTable::candidates`] as a plain loop, for the request path.
+    pub fn find_map<'a, R>(&'a self, path: &str, mut f: impl FnMut(&'a str, &'a T) -> Option<R>) -> Option<R> {
+        if self.map.is_empty() {
+            return None;
+        }
+        let mut candidate = self.shorten_to_longest(path);
+        loop {
+            if let Some((key, value)) = self.map.get_key_value(candidate) {
+                if let Some(found) = f(key, value) {
+                    return Some(found);
+                }
+            }
+            match candidate.rfind('/') {
+                Some(0) if candidate.len() > 1 => candidate = "/",
+                Some(pos) if pos > 0 => candidate = &candidate[..pos],
+                _ => return None,
+            }
+        }
     }
 
     /// Every prefix of `path` in the table (on segment boundaries), longest first.

@@ -7,7 +7,7 @@
 //! between tags the service whose name sorts first wins. The loser is reported
 //! as a rejection, never silently dropped.
 
-use std::cmp::Reverse;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -30,7 +30,8 @@ use crate::routing::{route_key, StaticRoute};
 struct Claim<'a> {
     host: &'a HostPattern,
     prefix: &'a str,
-    key: String,
+    /// The route's key: borrowed from the prefix when there is no host or matcher.
+    key: Cow<'a, str>,
     service: &'a str,
     origin: Origin,
     options: &'a RouteOptions,
@@ -87,7 +88,7 @@ pub fn build_reusing(
 
     let mut next = StateRegistry::default();
     let mut upstreams = Upstreams::new();
-    let mut placed: Vec<(usize, Placed<Arc<Route>>)> = Vec::new();
+    let mut placed: Vec<Placed<Arc<Route>>> = Vec::with_capacity(claims.len());
     for group in claims.chunk_by(|a, b| a.key == b.key) {
         let winner = &group[0];
         for loser in group[1..].iter().filter(|c| c.service != winner.service) {
@@ -97,21 +98,17 @@ pub fn build_reusing(
             Some(route) => route,
             None => Arc::new(new_route(winner, view, &mut upstreams, old, &mut next, &mut rejected, metrics)),
         };
-        let place = Placed {
+        placed.push(Placed {
             host: winner.host.clone(),
             prefix: winner.prefix.to_string(),
-            key: winner.key.clone(),
+            key: Arc::clone(&route.key),
+            matchers: winner.options.matchers.count(),
             value: route,
-        };
-        placed.push((winner.options.matchers.count(), place));
+        });
     }
-    // At one (host, prefix): the routes with more matchers first, the plain one last.
-    placed.sort_by(|(a, x), (b, y)| {
-        (&x.host, &x.prefix, Reverse(a), &x.key).cmp(&(&y.host, &y.prefix, Reverse(b), &y.key))
-    });
     let snapshot = Snapshot {
         generation,
-        table: RouteTable::new(placed.into_iter().map(|(_, p)| p).collect()),
+        table: RouteTable::new(placed),
         rejected,
         synced: view.catalog.is_some(),
         draining: Vec::new(),
@@ -128,7 +125,11 @@ fn claim<'a>(
     origin: Origin,
     options: &'a RouteOptions,
 ) -> Claim<'a> {
-    Claim { host, prefix, key: route_key(host, prefix, options), service, origin, options }
+    let key = match (host, options.matchers.is_empty()) {
+        (HostPattern::Any, true) => Cow::Borrowed(prefix),
+        _ => Cow::Owned(route_key(host, prefix, options)),
+    };
+    Claim { host, prefix, key, service, origin, options }
 }
 
 fn new_route<'a>(
@@ -142,7 +143,7 @@ fn new_route<'a>(
 ) -> Route {
     let options = winner.options;
     let upstream = upstreams
-        .entry((winner.service, options.policy, options.canary.tag.as_deref()))
+        .entry((winner.service, options.policy, options.canary().tag.as_deref()))
         .or_insert_with(|| {
             let instances = view.instances.get(winner.service).map_or(&[][..], Vec::as_slice);
             upstream(winner.service, options, instances, old, next, rejected)
@@ -151,7 +152,7 @@ fn new_route<'a>(
     let ids: Vec<(&str, &str)> = upstream.endpoints.iter().map(|e| (&*e.node, &*e.id)).collect();
     let canary = match upstream.canary_from < upstream.endpoints.len() {
         true => Some(Canary {
-            share: options.canary.share.unwrap_or_default(),
+            share: options.canary().share.unwrap_or_default(),
             health: next.carry_canary(old, &winner.key, upstream.canary_fingerprint),
             fingerprint: upstream.canary_fingerprint,
         }),
@@ -162,7 +163,7 @@ fn new_route<'a>(
         }
     };
     Route {
-        key: winner.key.as_str().into(),
+        key: Arc::from(&*winner.key),
         host: winner.host.clone(),
         prefix: winner.prefix.into(),
         service: winner.service.into(),
@@ -184,7 +185,7 @@ fn upstream(
     rejected: &mut Vec<Rejection>,
 ) -> Arc<Upstream> {
     let (stable, canary): (Vec<&Instance>, Vec<&Instance>) =
-        instances.iter().partition(|i| !options.canary.is_canary(&i.tags));
+        instances.iter().partition(|i| !options.canary().is_canary(&i.tags));
     let mut endpoints = Vec::with_capacity(instances.len());
     let mut canary_from = 0;
     for (side, group) in [&stable, &canary].into_iter().enumerate() {

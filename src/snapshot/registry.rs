@@ -92,6 +92,9 @@ impl StateRegistry {
 
     /// Keeps route `key`'s canary health as it is, if it has one.
     pub fn keep_canary(&mut self, old: &mut StateRegistry, key: &str) {
+        if old.canaries.is_empty() {
+            return;
+        }
         if let Some(entry) = old.canaries.remove(key) {
             self.canaries.insert(key.to_string(), entry);
         }

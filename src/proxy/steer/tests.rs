@@ -91,7 +91,7 @@ fn an_aborted_canary_gets_nothing_and_is_never_a_fallback() {
     let route = canary_route("50%", &[]);
     let canary = route.canary.as_ref().expect("canary");
     for _ in 0..30 {
-        canary.health.record(Side::Canary, true, 1_000, &route.options.canary);
+        canary.health.record(Side::Canary, true, 1_000, route.options.canary());
     }
     assert!(canary.health.is_aborted());
     let empty = HeaderMap::new();

@@ -235,7 +235,7 @@ fn canary_instances_come_after_the_stable_ones_and_an_abort_outlives_their_absen
     assert_eq!(&*route.upstream.endpoints[1].id, "web-canary");
     let health = Arc::clone(&route.canary.as_ref().expect("canary").health);
     for _ in 0..30 {
-        health.record(crate::canary::Side::Canary, true, 1_000, &route.options.canary);
+        health.record(crate::canary::Side::Canary, true, 1_000, route.options.canary());
     }
     assert!(health.is_aborted());
     let without = view(&[("web", tags)], &[("web", vec![instance("web-1", 8001, 1)])]);
