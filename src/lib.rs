@@ -14,15 +14,19 @@
 //! - [`metrics`]: Prometheus families and the per-route handles the request
 //!   path touches; state gauges come from a collector registered by the caller.
 //! - [`balance`]: pure selection among endpoints (round-robin, smooth
-//!   weighted round-robin, power-of-two-choices).
+//!   weighted round-robin, power-of-two-choices, a consistent-hash ring).
 //! - [`upstream`]: an endpoint (address, balancing state, idle connections),
 //!   the HTTP/1.1 connections driven by the request that uses them, the
 //!   request body as sent, body stall timers, and the retry budget.
 //!
+//! - [`canary`]: canary shares, the client buckets that keep a client on its
+//!   side, and the sliding window that aborts a failing canary.
+//!
 //! Routing and edge policies:
 //! - [`routing`]: path normalization, refused encoded characters, route
-//!   options (one type for tags and TOML), `portico.*` tag parsing, the
-//!   longest-prefix table, and static routes.
+//!   options (one type for tags and TOML), `portico.*` tag parsing, host
+//!   patterns, matchers and header rules, the longest-prefix table under
+//!   host tiers, and static routes.
 //! - [`tls`] (certificates by SNI), [`auth`] (API keys, JWT), [`ratelimit`]
 //!   (per-client GCRA), [`cache`] (RFC 9111 storage and rules): each opted
 //!   into per route; a route without them never touches these modules.
@@ -44,16 +48,16 @@
 //!   connection limits, the proxy threads, the handler trait, the response
 //!   body type and JSON errors.
 //! - [`proxy`]: the [`proxy::Gateway`] handler (one for every public
-//!   listener): route → policies → pick → forward, retried on another instance
-//!   when safe; header rules, upgrades, the per-request record, and where
-//!   errors become responses. A route without edge policies takes no lock; a
+//!   listener): route → policies → steer (canary side, hash key) → pick →
+//!   forward, retried on another instance when safe; header rules, upgrades,
+//!   the per-request record, and where errors become responses. A route without edge policies takes no lock; a
 //!   rate-limited route takes one shard lock of its limiter's map (dashmap),
 //!   a cached route the cache's own (moka) and, on a miss, the mutex of the
 //!   table that coalesces fetches ([`cache::flight`]).
 //! - [`traffic`]: per-instance request rates and shares, sampled four times a second.
 //! - [`admin`]: the admin listener: `/healthz`, `/metrics` (and the state
-//!   gauges it reads at scrape time), `/admin/routes`, `/admin/cache`, and the
-//!   live dashboard with its event stream.
+//!   gauges it reads at scrape time), `/admin/routes`, `/admin/explain`,
+//!   `/admin/cache`, and the live dashboard with its event stream.
 //!
 //! Top: [`config`] merges flags, environment and TOML into one validated
 //! [`Config`]; [`runtime`] wires everything together ([`run`]); `main.rs`

@@ -53,6 +53,8 @@ pub struct Draining {
     pub id: String,
     /// The Consul node it was registered on.
     pub node: String,
+    /// The service it belonged to.
+    pub service: String,
     pub state: Arc<InstanceState>,
     /// Its idle connections, closed as its requests end.
     pub connections: Arc<Idle>,

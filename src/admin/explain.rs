@@ -1,8 +1,9 @@
 //! `GET /admin/explain?host=…&path=…&method=…&header=Name:value`: which
 //! route a request would take and why every other candidate did not, then
 //! the chosen route's instances: serving, canary (with the share), ejected
-//! (and for how long), draining, or left out by Consul (with the failing
-//! check, read from the agent for this answer only).
+//! (and for how long), draining (left, still finishing requests), or left
+//! out by Consul (with the failing check, read from the agent for this
+//! answer only).
 //!
 //! It matches exactly as the request path does ([`RouteTable::candidates`]
 //! walks the same tiers in the same order), so the answer cannot drift from
@@ -44,6 +45,7 @@ pub async fn explain(snapshot: &Snapshot, query: Option<&str>, consul: Option<&C
             None => json!([]),
         };
         answer["instances"] = instances(route);
+        answer["draining"] = draining(snapshot, route);
         answer["excluded_by_consul"] = excluded;
     }
     json_response(StatusCode::OK, &answer)
@@ -131,6 +133,15 @@ fn instances(route: &Route) -> Value {
         })
         .collect();
     Value::Array(list)
+}
+
+/// Instances of the route's service that left but still finish requests.
+fn draining(snapshot: &Snapshot, route: &Route) -> Value {
+    let list = snapshot.draining.iter().filter(|d| *d.service == *route.service && d.state.in_flight() > 0);
+    Value::Array(
+        list.map(|d| json!({"id": d.id, "node": d.node, "state": "draining", "in_flight": d.state.in_flight()}))
+            .collect(),
+    )
 }
 
 /// Instances of the route's service that Consul does not pass, with the

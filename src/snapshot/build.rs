@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use http::uri::Authority;
 
-use super::registry::{InstanceEntry, StateRegistry};
+use super::registry::{Departed, StateRegistry};
 use super::reuse::Reuse;
 pub use super::view::View;
 use super::{Canary, Endpoint, Origin, Rejection, Route, Snapshot, Upstream};
@@ -54,7 +54,7 @@ pub struct Built {
     pub snapshot: Snapshot,
     pub registry: StateRegistry,
     /// Instances of the previous registry (`node/ID` key, state) no longer in this one.
-    pub departed: Vec<(String, InstanceEntry)>,
+    pub departed: Vec<Departed>,
 }
 
 /// Upstreams already built in this pass, per service, policy and canary tag.

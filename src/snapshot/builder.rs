@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::build::{build_reusing, View};
-use super::registry::{InstanceEntry, StateRegistry};
+use super::registry::{Departed, StateRegistry};
 use super::reuse::Reuse;
 use super::{Draining, Shared};
 use crate::consul::{instance_key, split_instance_key};
@@ -117,18 +117,20 @@ impl Builder {
 
 impl Builder {
     /// Instances that left (now or earlier) and still have requests in flight.
-    fn still_draining(&self, next: &StateRegistry, departed: Vec<(String, InstanceEntry)>) -> Vec<Draining> {
+    fn still_draining(&self, next: &StateRegistry, departed: Vec<Departed>) -> Vec<Draining> {
         let previous = self.shared.load();
-        let earlier =
-            previous.draining.iter().map(|d| (instance_key(&d.node, &d.id), &d.state, Arc::clone(&d.connections)));
-        let now = departed.iter().map(|(key, (state, idle))| (key.clone(), state, Arc::clone(idle)));
+        let earlier = previous.draining.iter().map(|d| (instance_key(&d.node, &d.id), d.clone()));
+        let now = departed.into_iter().map(|d| {
+            let (node, id) = split_instance_key(&d.key);
+            let (state, connections) = d.entry;
+            let draining =
+                Draining { id: id.to_string(), node: node.to_string(), service: d.service, state, connections };
+            (d.key, draining)
+        });
         let mut draining: Vec<Draining> = earlier
             .chain(now)
-            .filter(|(key, state, _)| state.in_flight() > 0 && !next.contains(key))
-            .map(|(key, state, connections)| {
-                let (node, id) = split_instance_key(&key);
-                Draining { id: id.to_string(), node: node.to_string(), state: Arc::clone(state), connections }
-            })
+            .filter(|(key, d)| d.state.in_flight() > 0 && !next.contains(key))
+            .map(|(_, d)| d)
             .collect();
         draining.sort_by(|a, b| (&a.id, &a.node).cmp(&(&b.id, &b.node)));
         draining.dedup_by(|a, b| a.id == b.id && a.node == b.node);

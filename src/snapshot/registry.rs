@@ -21,6 +21,15 @@ type Map<T> = HashMap<String, T, foldhash::fast::RandomState>;
 /// An instance's counters and its idle connections.
 pub type InstanceEntry = (Arc<InstanceState>, Arc<Idle>);
 
+/// An instance of the previous registry that this one did not take.
+#[derive(Debug)]
+pub struct Departed {
+    pub service: String,
+    /// `node/ID`.
+    pub key: String,
+    pub entry: InstanceEntry,
+}
+
 /// One service's carried state.
 #[derive(Debug, Default, Clone)]
 struct ServiceState {
@@ -101,10 +110,16 @@ impl StateRegistry {
     }
 
     /// Ends a build: the instances of `old` this registry did not take.
-    pub fn finish(&mut self, old: StateRegistry) -> Vec<(String, InstanceEntry)> {
-        let mut departed: Vec<(String, InstanceEntry)> =
-            self.services.values_mut().flat_map(|s| std::mem::take(&mut s.previous)).collect();
-        departed.extend(old.services.into_values().flat_map(|s| s.instances.into_iter().chain(s.previous)));
+    pub fn finish(&mut self, old: StateRegistry) -> Vec<Departed> {
+        let mut departed: Vec<Departed> = Vec::new();
+        for (service, state) in &mut self.services {
+            let left = std::mem::take(&mut state.previous);
+            departed.extend(left.into_iter().map(|(key, entry)| Departed { service: service.clone(), key, entry }));
+        }
+        for (service, state) in old.services {
+            let left = state.instances.into_iter().chain(state.previous);
+            departed.extend(left.map(|(key, entry)| Departed { service: service.clone(), key, entry }));
+        }
         departed
     }
 

@@ -74,3 +74,21 @@ fn instances_report_canary_and_ejection() {
     assert_eq!(report[0]["state"], "ejected");
     assert!(report[0]["ejected_for_secs"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn instances_of_the_service_still_draining_are_listed() {
+    let mut s = snapshot(&[("cart", &["portico.route=/cart"]), ("web", &["portico.route=/web"])]);
+    let state = std::sync::Arc::new(crate::upstream::InstanceState::default());
+    let _in_flight = state.begin();
+    let leaving = |id: &str, service: &str| crate::snapshot::Draining {
+        id: id.into(),
+        node: "n2".into(),
+        service: service.into(),
+        state: std::sync::Arc::clone(&state),
+        connections: Default::default(),
+    };
+    s.draining = vec![leaving("cart-old", "cart"), leaving("web-old", "web")];
+    let route = s.route("/cart").expect("route");
+    let listed = draining(&s, route);
+    assert_eq!(listed, serde_json::json!([{"id": "cart-old", "node": "n2", "state": "draining", "in_flight": 1}]));
+}

@@ -16,7 +16,7 @@ fn surviving_instances_keep_their_state() {
     assert_eq!(second.instances(), 1);
     let departed = second.finish(first);
     assert_eq!(departed.len(), 1, "web-2 departed");
-    assert!(Arc::ptr_eq(&departed[0].1 .0, &gone));
+    assert!(Arc::ptr_eq(&departed[0].entry.0, &gone));
 }
 
 #[test]
@@ -33,7 +33,7 @@ fn a_kept_service_moves_whole_and_a_vanished_one_departs() {
     assert!(Arc::ptr_eq(&cursor, &second.carry_cursor(&mut first, "a")), "the same cursor");
     assert!(second.contains("n/a-1"));
     let departed = second.finish(first);
-    assert_eq!(departed.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["n/b-1"], "b is gone");
+    assert_eq!(departed.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(), ["n/b-1"], "b is gone");
 }
 
 #[test]
