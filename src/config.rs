@@ -139,6 +139,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// TLS, authentication, rate limiting, caching.
     pub edge: EdgeSettings,
+    /// How HTTPS instances are trusted (`[upstream_tls]`).
+    pub upstream_tls: crate::client_tls::ClientTls,
 }
 
 impl Config {
@@ -154,6 +156,7 @@ impl Config {
     /// Merges already-parsed flags and file contents; flags win.
     pub fn merge(cli: Cli, mut file: FileConfig) -> Result<Config, ConfigError> {
         let mut routes = file.routes()?;
+        let upstream_tls = file.upstream_tls.settings()?;
         let edge = file.edge().merge(&cli)?;
         let (mut consul, consul_file) = file.consul.into_settings()?;
         merge_consul(&mut consul, &cli, consul_file)?;
@@ -181,6 +184,7 @@ impl Config {
             routes,
             admin_token,
             edge,
+            upstream_tls,
         })
     }
 }

@@ -9,6 +9,8 @@
 //! other module owns its settings type.
 //!
 //! Leaves (they import nothing else from the crate):
+//! - [`client_tls`]: TLS as a client (trust, client certificate, name
+//!   override), for the Consul agent and for HTTPS instances.
 //! - [`error_chain`]: an error and its causes as one line; [`log_throttle`]:
 //!   warnings on hot failure paths, one a second; [`logging`]: log set-up.
 //! - [`metrics`]: Prometheus families and the per-route handles the request
@@ -70,6 +72,7 @@ pub mod auth;
 pub mod balance;
 pub mod cache;
 pub mod canary;
+pub mod client_tls;
 pub mod config;
 pub mod consul;
 pub mod discovery;

@@ -34,6 +34,7 @@ use crate::routing::path::normalize;
 use crate::server::{Conn, Handler};
 use crate::snapshot::{Choice, Route, Shared};
 use crate::tls::Certificates;
+use crate::upstream::UpstreamTls;
 pub use body::{ProxyBody, UpstreamBody};
 pub use error::ProxyError;
 use exchange::Exchange;
@@ -100,6 +101,12 @@ impl Gateway {
             https_redirect: None,
             certificates: None,
         }
+    }
+
+    /// Verifies HTTPS instances as `tls` says (`[upstream_tls]`).
+    pub fn with_upstream_tls(mut self, tls: UpstreamTls) -> Gateway {
+        self.upstreams = self.upstreams.with_tls(tls);
+        self
     }
 
     /// Refuses (421) a TLS request for a host that has its own certificate,

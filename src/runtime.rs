@@ -26,6 +26,7 @@ use crate::snapshot::builder::Builder;
 use crate::snapshot::{Shared, Snapshot};
 use crate::tls::Certificates;
 use crate::traffic::Traffic;
+use crate::upstream::UpstreamTls;
 
 /// The sockets Portico serves, bound by the caller (tests bind port 0).
 pub struct Listeners {
@@ -46,6 +47,8 @@ pub enum StartError {
     Auth(#[from] crate::auth::AuthError),
     #[error("cannot start the proxy threads: {0}")]
     Threads(std::io::Error),
+    #[error("[upstream_tls]: {0}")]
+    UpstreamTls(String),
 }
 
 impl Listeners {
@@ -90,6 +93,7 @@ pub async fn run_with_reload(
     };
     let acceptor = certificates.as_ref().map(|c| c.acceptor()).transpose()?;
     let policies = Arc::new(policies(&config)?);
+    let upstream_tls = UpstreamTls::new(&config.upstream_tls).map_err(StartError::UpstreamTls)?;
     let control = ControlPlane::start(&config, stop.clone())?;
     tokio::spawn(Arc::clone(&policies.limiters).run_sweeper(config.edge.rate_limit.sweep_interval, stop.clone()));
     tokio::spawn(reload_on(reload, Arc::clone(&policies), certificates.clone(), stop.clone()));
@@ -106,7 +110,8 @@ pub async fn run_with_reload(
     // One gateway for every public listener: plain requests are redirected
     // to HTTPS when asked, TLS ones never are.
     let mut gateway = Gateway::new(control.shared.clone(), config.proxy.clone(), Arc::clone(&policies))
-        .with_certificates(certificates.clone());
+        .with_certificates(certificates.clone())
+        .with_upstream_tls(upstream_tls);
     if let Some(port) = https_redirect(&config, &listeners) {
         gateway = gateway.redirect_to_https(port);
     }

@@ -9,6 +9,7 @@
 //! - [`pool`]: HTTP/1.1 connections, driven by the request that uses them,
 //!   and the idle ones kept per instance and proxy thread;
 //! - [`outbound`]: the request body as sent upstream (buffered head, limits);
+//! - [`stream`]: plain TCP or TLS under a connection, for HTTPS instances;
 //! - [`idle`]: the stall detector for bodies;
 //! - [`budget`]: how many retries a route can afford.
 
@@ -17,6 +18,7 @@ pub mod idle;
 pub mod outbound;
 pub mod pool;
 pub mod state;
+pub mod stream;
 
 use std::sync::Arc;
 
@@ -25,6 +27,7 @@ use http::uri::Authority;
 pub use budget::{BudgetPolicy, RetryBudget};
 pub use pool::Idle;
 pub use state::{clock_ms, Ejection, InFlight, InstanceState};
+pub use stream::UpstreamTls;
 
 /// One instance, ready to receive requests.
 #[derive(Debug)]

@@ -80,6 +80,7 @@ fn route(route: &Route, rates: &HashMap<&str, f64>) -> Value {
         "source": route.origin,
         "strip_prefix": route.options.strip_prefix,
         "lb": lb,
+        "proto": options.proto.as_str(),
         "max_body": route.options.max_body,
         "auth": route.options.auth.map(|a| a.as_str()),
         "rate_limit": route.options.rate.map(|r| json!({

@@ -35,6 +35,41 @@ pub struct FileConfig {
     pub rate_limit: RateLimitSection,
     #[serde(default)]
     pub cache: CacheSection,
+    #[serde(default)]
+    pub upstream_tls: UpstreamTlsSection,
+}
+
+/// `[upstream_tls]`: how instances of `proto = "https"` routes are trusted.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsSection {
+    /// PEM CA bundle; with `ca_path` unset too, the system's roots.
+    pub ca_file: Option<PathBuf>,
+    pub ca_path: Option<PathBuf>,
+    /// For instances that require a client certificate (mTLS).
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// The name instances' certificates must carry; default: the instance's address.
+    pub server_name: Option<String>,
+    /// `false` accepts any certificate (testing only).
+    pub verify: Option<bool>,
+}
+
+impl UpstreamTlsSection {
+    /// The settings, checked: a client certificate needs its key.
+    pub fn settings(&self) -> Result<crate::client_tls::ClientTls, ConfigError> {
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            return Err(invalid("upstream_tls client_cert", "client_key", "client_cert and client_key go together"));
+        }
+        Ok(crate::client_tls::ClientTls {
+            ca_file: self.ca_file.clone(),
+            ca_path: self.ca_path.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+            server_name: self.server_name.clone(),
+            verify: self.verify.unwrap_or(true),
+        })
+    }
 }
 
 /// `[consul]`: where the agent is and how hard to poll it.
@@ -125,6 +160,8 @@ pub struct RouteSection {
     /// Response header rules, same syntax.
     #[serde(default)]
     pub response_headers: Vec<String>,
+    /// `http` (default) or `https`.
+    pub proto: Option<String>,
     /// Canary share such as `5%`; the rest of `canary_*` as the tags say.
     pub canary: Option<String>,
     pub canary_tag: Option<String>,
@@ -174,6 +211,7 @@ impl RouteSection {
             ("route rate_limit", "rate-limit", self.rate_limit.clone()),
             ("route rate_burst", "rate-burst", self.rate_burst.map(|n| n.to_string())),
             ("route cache", "cache", self.cache.clone()),
+            ("route proto", "proto", self.proto.clone()),
             ("route canary", "canary", self.canary.clone()),
             ("route canary_tag", "canary-tag", self.canary_tag.clone()),
             ("route canary_abort", "canary-abort", self.canary_abort.clone()),

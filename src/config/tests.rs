@@ -274,3 +274,22 @@ fn routes_take_a_host_matchers_header_rules_hashing_and_a_canary_from_file_and_f
         assert!(err.to_string().contains(key), "{err}");
     }
 }
+
+#[test]
+fn upstream_tls_and_the_route_protocol_are_read_and_checked() {
+    let file = FileConfig::parse(
+        "[upstream_tls]\nca_file = \"/etc/portico/instances-ca.pem\"\nserver_name = \"api.internal\"\n\
+         [[route]]\nprefix = \"/secure\"\nservice = \"secure\"\nproto = \"https\"\n",
+    )
+    .expect("file parses");
+    let config = Config::merge(cli(&[]), file).expect("valid");
+    assert_eq!(config.upstream_tls.ca_file.as_deref(), Some(std::path::Path::new("/etc/portico/instances-ca.pem")));
+    assert_eq!(config.upstream_tls.server_name.as_deref(), Some("api.internal"));
+    assert!(config.upstream_tls.verify);
+    assert_eq!(config.routes[0].options.proto, crate::routing::options::Proto::Https);
+    let half = FileConfig::parse("[upstream_tls]\nclient_cert = \"/c.pem\"\n").expect("syntax");
+    assert!(Config::merge(cli(&[]), half).expect_err("key missing").to_string().contains("client_key"));
+    let h2c = FileConfig::parse("[[route]]\nprefix = \"/a\"\nservice = \"a\"\nproto = \"grpc\"\n").expect("syntax");
+    let err = Config::merge(cli(&[]), h2c).expect_err("not yet").to_string();
+    assert!(err.contains("not supported yet"), "{err}");
+}

@@ -2,7 +2,6 @@
 //! blocking-query pacing, and TLS to the agent. Filled in by the
 //! configuration (flags, environment, TOML); owned here, where it is used.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// How discovery talks to Consul.
@@ -41,27 +40,8 @@ pub struct ConsulSettings {
     pub reset_grace: Duration,
 }
 
-/// TLS to the Consul agent, with Consul's own names (`CONSUL_CACERT`, ...).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsulTls {
-    /// PEM file of CA certificates; with `ca_path` unset too, the system's roots.
-    pub ca_file: Option<PathBuf>,
-    /// Directory of PEM CA certificates.
-    pub ca_path: Option<PathBuf>,
-    /// Client certificate and key, for an agent with `verify_incoming`.
-    pub client_cert: Option<PathBuf>,
-    pub client_key: Option<PathBuf>,
-    /// The name the agent's certificate must carry, when not the address's host.
-    pub server_name: Option<String>,
-    /// False: any certificate is accepted (`CONSUL_HTTP_SSL_VERIFY=false`; testing only).
-    pub verify: bool,
-}
-
-impl Default for ConsulTls {
-    fn default() -> Self {
-        ConsulTls { ca_file: None, ca_path: None, client_cert: None, client_key: None, server_name: None, verify: true }
-    }
-}
+/// TLS to the agent: Consul's CLI settings, in [`crate::client_tls`]'s terms.
+pub type ConsulTls = crate::client_tls::ClientTls;
 
 impl Default for ConsulSettings {
     fn default() -> Self {

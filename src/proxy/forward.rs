@@ -24,15 +24,17 @@ use super::steer::Steering;
 use super::upgrade;
 use super::ProxySettings;
 use crate::canary::Side;
+use crate::client_tls::ClientTls;
 use crate::log_throttle::LogThrottle;
 use crate::metrics::UpstreamErrorKind;
+use crate::routing::options::Proto;
 use crate::routing::path::PathError;
 use crate::server::Conn;
 use crate::snapshot::Route;
 use crate::upstream::outbound::{BodyLimits, Outbound};
 use crate::upstream::pool::{self, ConnectError, Connection, SendError};
 use crate::upstream::Endpoint;
-use crate::upstream::{clock_ms, BudgetPolicy, InFlight};
+use crate::upstream::{clock_ms, BudgetPolicy, InFlight, UpstreamTls};
 
 // One warning a second per kind of failure, with a count of those held back.
 static CONNECT_FAILED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
@@ -41,6 +43,8 @@ static EJECTED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
 
 /// Connections to instances ([`crate::upstream::pool`]) and the terms of the routes' retry budgets.
 pub struct Upstreams {
+    /// How HTTPS instances are reached (`None`: no trust store could be loaded).
+    tls: Option<UpstreamTls>,
     connect_timeout: Duration,
     idle_timeout: Duration,
     body_idle: Duration,
@@ -52,15 +56,27 @@ struct Attempt<'a> {
     head: &'a http::request::Parts,
     settings: &'a ProxySettings,
     upgrading: bool,
+    /// The route's instances serve HTTPS.
+    secure: bool,
 }
 
 /// A failed attempt, and what the instance may have seen of it.
 type Failed = (ProxyError, Option<Failure>);
 
 impl Upstreams {
+    /// HTTPS instances are verified as `tls` says (the default: the system's roots).
+    pub fn with_tls(mut self, tls: UpstreamTls) -> Upstreams {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Connections opened within `connect_timeout`, idle ones closed after `pool_idle_timeout`.
     pub fn new(settings: &ProxySettings) -> Upstreams {
+        let tls = UpstreamTls::new(&ClientTls::default())
+            .map_err(|error| tracing::warn!(%error, "no default trust store for HTTPS instances"))
+            .ok();
         Upstreams {
+            tls,
             connect_timeout: settings.connect_timeout,
             idle_timeout: settings.pool_idle_timeout,
             body_idle: settings.body_idle_timeout,
@@ -99,7 +115,7 @@ impl Upstreams {
         let mut body = Outbound::read(&head.headers, body, limits).await?;
         let fault = body.fault_flag();
         route.retry_budget.deposit(&self.budget);
-        let attempt = Attempt { head: &head, settings, upgrading };
+        let attempt = Attempt { head: &head, settings, upgrading, secure: route.options.proto == Proto::Https };
         let mut tried: Vec<usize> = Vec::new();
         let mut last_error = None;
         loop {
@@ -182,12 +198,12 @@ impl Upstreams {
     ) -> Result<(Response<Incoming>, Option<Box<Connection>>), Failed> {
         if attempt.upgrading {
             let request = upstream_request(attempt.head, endpoint, body);
-            let mut sender = self.connect(endpoint).await?.detach_for_upgrade();
+            let mut sender = self.connect(endpoint, attempt.secure).await?.detach_for_upgrade();
             let response = sender.send_request(request).await.map_err(|e| failed(endpoint, &e))?;
             return Ok((response, None));
         }
-        let Some(idle) = endpoint.connections.take(&endpoint.authority, self.idle_timeout) else {
-            return self.send_new(endpoint, upstream_request(attempt.head, endpoint, body)).await;
+        let Some(idle) = endpoint.connections.take(&endpoint.authority, attempt.secure, self.idle_timeout) else {
+            return self.send_new(endpoint, attempt.secure, upstream_request(attempt.head, endpoint, body)).await;
         };
         let again = body.replay();
         let request = match idle.send(upstream_request(attempt.head, endpoint, body)).await {
@@ -201,23 +217,32 @@ impl Upstreams {
                 _ => return Err(failed(endpoint, &e)),
             },
         };
-        self.send_new(endpoint, request).await
+        self.send_new(endpoint, attempt.secure, request).await
     }
 
     /// Sends `request` on a new connection to `endpoint`.
     async fn send_new(
         &self,
         endpoint: &Endpoint,
+        secure: bool,
         request: Request<Outbound>,
     ) -> Result<(Response<Incoming>, Option<Box<Connection>>), Failed> {
-        match self.connect(endpoint).await?.send(request).await {
+        match self.connect(endpoint, secure).await?.send(request).await {
             Ok((response, conn)) => Ok((response, Some(conn))),
             Err(SendError::NotSent(_, e) | SendError::Failed(e)) => Err(failed(endpoint, &e)),
         }
     }
 
-    async fn connect(&self, endpoint: &Endpoint) -> Result<Box<Connection>, Failed> {
-        pool::connect(&endpoint.authority, self.connect_timeout, self.body_idle).await.map_err(|e| {
+    async fn connect(&self, endpoint: &Endpoint, secure: bool) -> Result<Box<Connection>, Failed> {
+        let tls = match (secure, &self.tls) {
+            (false, _) => None,
+            (true, Some(tls)) => Some(tls),
+            (true, None) => {
+                let detail = "no trust store for HTTPS instances: set [upstream_tls] ca_file".to_string();
+                return Err((ProxyError::Upstream { instance: endpoint.id.clone(), detail }, Some(Failure::Connect)));
+            }
+        };
+        pool::connect(&endpoint.authority, tls, self.connect_timeout, self.body_idle).await.map_err(|e| {
             let detail = crate::error_chain::describe(&e);
             if let Some(suppressed) = CONNECT_FAILED.admit() {
                 tracing::warn!(instance = %endpoint.id, %detail, suppressed, "cannot connect to instance");

@@ -29,6 +29,8 @@ pub struct RouteOptions {
     pub cache: Option<CacheSpec>,
     /// Encoded characters (`%2F`, `%3B`, ...) accepted in this route's paths.
     pub allow_encoded: EncodedChars,
+    /// How instances are spoken to.
+    pub proto: Proto,
     /// Conditions on method and headers; a request failing them falls through.
     pub matchers: Matchers,
     /// Header rules applied to the request before it is forwarded.
@@ -55,6 +57,38 @@ impl RouteOptions {
     /// True when any edge policy (auth, rate limit, cache) applies.
     pub fn has_policies(&self) -> bool {
         self.auth.is_some() || self.rate.is_some() || self.cache.is_some()
+    }
+}
+
+/// How a route's instances are spoken to (`portico.proto`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Proto {
+    /// HTTP/1.1 over TCP.
+    #[default]
+    Http,
+    /// HTTP/1.1 over TLS, verified as `[upstream_tls]` says.
+    Https,
+}
+
+impl Proto {
+    /// The name used in tags and config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Http => "http",
+            Proto::Https => "https",
+        }
+    }
+}
+
+impl std::str::FromStr for Proto {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "http" => Ok(Proto::Http),
+            "https" => Ok(Proto::Https),
+            "h2c" | "h2" | "grpc" | "grpcs" => Err(format!("proto {value:?} is not supported yet (http or https)")),
+            _ => Err(format!("expected http or https, got {value:?}")),
+        }
     }
 }
 
@@ -166,6 +200,7 @@ impl OptionsBuilder {
             "cache" => o.cache = parse_cache(value)?,
             "allow-encoded" => o.allow_encoded = EncodedChars::union(o.allow_encoded, EncodedChars::parse(value)?),
             "match" => o.matchers.add(value)?,
+            "proto" => o.proto = value.parse()?,
             "request-header" => o.request_headers.add(value)?,
             "response-header" => o.response_headers.add(value)?,
             "canary" => o.canary_mut().share = Some(Share::parse(value)?),

@@ -35,17 +35,20 @@ use tokio::time::Instant;
 
 use super::idle::{IdleTimer, Stalled};
 use super::outbound::Outbound;
+use super::stream::{Stream, UpstreamTls};
 
 /// Idle connections kept per instance and proxy thread; more are closed.
 pub const MAX_IDLE_PER_INSTANCE: usize = 512;
 
-type Driver = http1::Connection<TokioIo<TcpStream>, Outbound>;
+type Driver = http1::Connection<TokioIo<Stream>, Outbound>;
 
 /// One HTTP/1.1 connection to an instance.
 pub struct Connection {
     sender: http1::SendRequest<Outbound>,
     driver: Option<Driver>,
     authority: Authority,
+    /// True over TLS: an idle connection is reused only for the same scheme.
+    secure: bool,
     idle_since: Instant,
     /// How long the instance keeps it open while idle, when it says so
     /// (`Keep-Alive: timeout=N`, as Node.js and Apache send).
@@ -67,6 +70,8 @@ pub enum ConnectError {
     TimedOut(Duration),
     #[error("connect: {0}")]
     Io(#[from] std::io::Error),
+    #[error("TLS handshake: {0}")]
+    Tls(std::io::Error),
     #[error("HTTP/1.1 handshake: {0}")]
     Handshake(#[from] hyper::Error),
 }
@@ -85,18 +90,25 @@ pub enum SendError {
 /// it that stalls for `body_idle` ends with an error.
 pub async fn connect(
     authority: &Authority,
+    tls: Option<&UpstreamTls>,
     timeout: Duration,
     body_idle: Duration,
 ) -> Result<Box<Connection>, ConnectError> {
-    let stream = tokio::time::timeout(timeout, TcpStream::connect(authority.as_str()))
-        .await
-        .map_err(|_| ConnectError::TimedOut(timeout))??;
-    stream.set_nodelay(true)?;
+    let opened = async {
+        let tcp = TcpStream::connect(authority.as_str()).await.map_err(ConnectError::Io)?;
+        tcp.set_nodelay(true)?;
+        match tls {
+            Some(tls) => tls.handshake(tcp, authority).await.map_err(ConnectError::Tls),
+            None => Ok(Stream::Plain(tcp)),
+        }
+    };
+    let stream = tokio::time::timeout(timeout, opened).await.map_err(|_| ConnectError::TimedOut(timeout))??;
     let (sender, driver) = http1::Builder::new().handshake(TokioIo::new(stream)).await?;
     Ok(Box::new(Connection {
         sender,
         driver: Some(driver),
         authority: authority.clone(),
+        secure: tls.is_some(),
         idle_since: Instant::now(),
         server_idle: None,
         body_idle: IdleTimer::new(body_idle),
@@ -274,10 +286,10 @@ impl Idle {
     /// An open connection to `authority` idle for less than `max_age`, from
     /// this thread's queue, if any; the closed, stale or misdirected ones met
     /// on the way are dropped.
-    pub fn take(&self, authority: &Authority, max_age: Duration) -> Option<Box<Connection>> {
+    pub fn take(&self, authority: &Authority, secure: bool, max_age: Duration) -> Option<Box<Connection>> {
         let slot = self.slots.get()?[SLOT.with(|s| s.get())].get()?;
         while let Some(mut conn) = slot.pop() {
-            if &conn.authority == authority && conn.fresh(max_age) {
+            if &conn.authority == authority && conn.secure == secure && conn.fresh(max_age) {
                 return Some(conn);
             }
         }

@@ -70,16 +70,16 @@ const AGE: Duration = Duration::from_secs(30);
 /// An idle queue holding one connection to `authority` after one exchange.
 async fn one_idle(authority: &Authority) -> Idle {
     let idle = Idle::default();
-    let conn = connect(authority, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect");
+    let conn = connect(authority, None, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect");
     let (_, conn) = fetch(conn, authority).await;
     idle.put(conn);
     idle
 }
 
 async fn take_or_connect(idle: &Idle, authority: &Authority) -> Box<Connection> {
-    match idle.take(authority, AGE) {
+    match idle.take(authority, false, AGE) {
         Some(conn) => conn,
-        None => connect(authority, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect"),
+        None => connect(authority, None, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect"),
     }
 }
 
@@ -119,9 +119,9 @@ async fn a_connection_is_only_taken_for_its_own_address() {
     let (b, _) = instance(false).await;
     let idle = Idle::default();
     let (_, conn) =
-        fetch(connect(&a, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect"), &a).await;
+        fetch(connect(&a, None, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect"), &a).await;
     idle.put(conn);
-    assert!(idle.take(&b, AGE).is_none(), "an instance that moved gets a new connection");
+    assert!(idle.take(&b, false, AGE).is_none(), "an instance that moved gets a new connection");
     assert!(idle.is_empty(), "the connection to the old address was closed");
 }
 
@@ -144,7 +144,7 @@ async fn connecting_to_nothing_fails_fast() {
     let authority: Authority = listener.local_addr().expect("addr").to_string().parse().expect("authority");
     drop(listener);
     let error =
-        connect(&authority, Duration::from_secs(2), Duration::from_secs(60)).await.expect_err("nothing listens");
+        connect(&authority, None, Duration::from_secs(2), Duration::from_secs(60)).await.expect_err("nothing listens");
     assert!(matches!(error, ConnectError::Io(_)), "{error:?}");
 }
 
@@ -167,10 +167,18 @@ async fn an_idle_connection_is_given_up_before_the_instance_closes_it() {
     let idle = one_idle(&authority).await;
     tokio::time::pause();
     tokio::time::advance(Duration::from_millis(3900)).await;
-    let conn = idle.take(&authority, AGE).expect("idle 3.9 s of the instance's 5: still used");
+    let conn = idle.take(&authority, false, AGE).expect("idle 3.9 s of the instance's 5: still used");
     let (_, conn) = fetch(conn, &authority).await;
     idle.put(conn);
     tokio::time::advance(Duration::from_secs(4)).await;
-    assert!(idle.take(&authority, AGE).is_none(), "idle 4 s: within a second of the instance's close, not used");
+    assert!(idle.take(&authority, false, AGE).is_none(), "idle 4 s: within a second of the instance's close, not used");
     assert!(idle.is_empty());
+}
+
+#[tokio::test]
+async fn an_idle_plain_connection_is_never_taken_for_an_https_request() {
+    let (authority, _) = instance(false).await;
+    let idle = one_idle(&authority).await;
+    assert!(idle.take(&authority, true, AGE).is_none(), "a TLS request never rides a plain connection");
+    assert!(one_idle(&authority).await.take(&authority, false, AGE).is_some());
 }

@@ -1,6 +1,7 @@
 //! A Node.js `http` server as an origin: a real server nobody here wrote,
 //! with its own defaults (keep-alive timeout, header handling).
 
+use std::path::Path;
 use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -16,10 +17,27 @@ impl NodeOrigin {
     /// Starts `node` with `handler`, a JavaScript `(req, res) => …` function.
     /// `None` when Node.js is not installed (CI requires it: see [`NodeOrigin::required`]).
     pub async fn start(handler: &str) -> Option<NodeOrigin> {
-        let server = format!(
-            "const http = require('http'); const s = http.createServer({handler});\
-             s.listen(0, '127.0.0.1', () => console.log(s.address().port));"
-        );
+        NodeOrigin::script(&format!("const s = require('http').createServer({handler});")).await
+    }
+
+    /// An HTTPS origin (Node's `https`) with this certificate and key (PEM
+    /// files); with `client_ca`, it requires a client certificate signed by it.
+    pub async fn https(cert: &Path, key: &Path, client_ca: Option<&Path>, handler: &str) -> Option<NodeOrigin> {
+        let read = |p: &Path| format!("fs.readFileSync({:?})", p.display().to_string());
+        let mtls = match client_ca {
+            Some(ca) => format!(", ca: {}, requestCert: true, rejectUnauthorized: true", read(ca)),
+            None => String::new(),
+        };
+        let options = format!("{{ cert: {}, key: {}{mtls} }}", read(cert), read(key));
+        NodeOrigin::script(&format!(
+            "const fs = require('fs'); const s = require('https').createServer({options}, {handler});"
+        ))
+        .await
+    }
+
+    /// Runs `setup`, which defines a server `s`, and listens on a free loopback port.
+    async fn script(setup: &str) -> Option<NodeOrigin> {
+        let server = format!("{setup} s.listen(0, '127.0.0.1', () => console.log(s.address().port));");
         let mut child =
             Command::new("node").args(["-e", &server]).stdout(Stdio::piped()).kill_on_drop(true).spawn().ok()?;
         let stdout = child.stdout.take()?;
@@ -32,7 +50,11 @@ impl NodeOrigin {
     /// Like [`NodeOrigin::start`], but in CI a missing `node` is a failure;
     /// elsewhere the caller skips with a message.
     pub async fn required(handler: &str) -> Option<NodeOrigin> {
-        let origin = NodeOrigin::start(handler).await;
+        NodeOrigin::or_skip(NodeOrigin::start(handler).await)
+    }
+
+    /// `origin`, or (outside CI, where `node` is required) a message saying the test is skipped.
+    pub fn or_skip(origin: Option<NodeOrigin>) -> Option<NodeOrigin> {
         if origin.is_none() {
             assert!(std::env::var("CI").is_err(), "node is required in CI");
             eprintln!("skipped: node is not installed");

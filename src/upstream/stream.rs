@@ -1,0 +1,117 @@
+//! The bytes under an upstream connection: plain TCP, or TLS over it for
+//! instances that serve HTTPS (`portico.proto=https`). One enum rather than
+//! a boxed trait object, so a plain connection pays one branch per read or
+//! write and no allocation.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::uri::Authority;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// A connection's byte stream.
+#[derive(Debug)]
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// How HTTPS instances are reached: the trust and client certificate of
+/// `[upstream_tls]`, and the name their certificates must carry when it is
+/// not their address.
+#[derive(Clone)]
+pub struct UpstreamTls {
+    connector: TlsConnector,
+    server_name: Option<ServerName<'static>>,
+}
+
+impl std::fmt::Debug for UpstreamTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamTls").field("server_name", &self.server_name).finish()
+    }
+}
+
+impl UpstreamTls {
+    /// From the settings; a file that cannot be read is an error naming it.
+    pub fn new(settings: &crate::client_tls::ClientTls) -> Result<UpstreamTls, String> {
+        let config = crate::client_tls::client_config(settings, &[b"http/1.1"], "instances'")?;
+        let server_name = match &settings.server_name {
+            Some(name) => Some(
+                ServerName::try_from(name.clone()).map_err(|e| format!("[upstream_tls] server_name {name:?}: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok(UpstreamTls { connector: TlsConnector::from(Arc::new(config)), server_name })
+    }
+
+    /// The TLS handshake over `tcp` with the instance at `authority`; the
+    /// name checked is the configured one, else the address's host (a DNS
+    /// name, or an IP address checked against the certificate's IP names).
+    pub async fn handshake(&self, tcp: TcpStream, authority: &Authority) -> io::Result<Stream> {
+        let name = match &self.server_name {
+            Some(name) => name.clone(),
+            None => {
+                let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+                ServerName::try_from(host.to_string()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
+            }
+        };
+        let tls = self.connector.connect(name, tcp).await?;
+        Ok(Stream::Tls(Box::new(tls)))
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! TLS to instances (`portico.proto=https`): a Node.js `https` server with a
+//! certificate from a CA made at test time, trusted through `[upstream_tls]`;
+//! one that requires a client certificate (mTLS); and a wrong CA, which is a
+//! 502 whose log line (from the real binary) says why.
+
+mod common;
+#[path = "common/pki.rs"]
+mod pki;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Portico;
+use pki::Authority;
+use portico::client_tls::ClientTls;
+use portico_testkit::consul::ttl_service;
+use portico_testkit::node::NodeOrigin;
+use portico_testkit::ports::free_port;
+use portico_testkit::ConsulAgent;
+
+/// Says whether the client presented a certificate.
+const HANDLER: &str = "(req, res) => { req.resume(); const peer = req.socket.getPeerCertificate(); \
+    res.writeHead(200, {'x-instance-id': 'tls-1'}); \
+    res.end(peer && peer.subject ? 'tls with client certificate' : 'tls'); }";
+
+const HTTPS: &[&str] = &["portico.route=/secure", "portico.proto=https"];
+
+async fn gateway(consul: &ConsulAgent, tls: ClientTls) -> Portico {
+    let mut config = common::config(&consul.addr());
+    config.upstream_tls = tls;
+    let portico = Portico::start(config).await;
+    portico.wait_instances("/secure", &["tls-1"], Duration::from_secs(5)).await;
+    portico
+}
+
+#[tokio::test]
+async fn an_https_instance_is_reached_and_verified_against_the_configured_ca() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = Authority::new(dir.path(), "instances-ca");
+    let leaf = ca.issue("instance", &["127.0.0.1", "localhost"]);
+    let Some(node) = NodeOrigin::or_skip(NodeOrigin::https(&leaf.cert, &leaf.key, None, HANDLER).await) else { return };
+    let consul = ConsulAgent::start().await;
+    consul.register(&ttl_service("secure", "tls-1", node.port, HTTPS)).await;
+    let portico = gateway(&consul, ClientTls { ca_file: Some(ca.cert.clone()), ..ClientTls::default() }).await;
+    for _ in 0..5 {
+        let response = portico.get("/secure/x").await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.expect("body"), "tls");
+    }
+    let routes = portico.routes().await;
+    assert_eq!(routes["routes"][0]["proto"], "https");
+}
+
+#[tokio::test]
+async fn an_instance_requiring_a_client_certificate_gets_the_configured_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = Authority::new(dir.path(), "mesh-ca");
+    let server = ca.issue("instance", &["127.0.0.1"]);
+    let client = ca.issue("portico", &["portico.internal"]);
+    let origin = NodeOrigin::https(&server.cert, &server.key, Some(&ca.cert), HANDLER).await;
+    let Some(node) = NodeOrigin::or_skip(origin) else { return };
+    let consul = ConsulAgent::start().await;
+    consul.register(&ttl_service("secure", "tls-1", node.port, HTTPS)).await;
+    let with_cert = ClientTls {
+        ca_file: Some(ca.cert.clone()),
+        client_cert: Some(client.cert.clone()),
+        client_key: Some(client.key.clone()),
+        ..ClientTls::default()
+    };
+    let portico = gateway(&consul, with_cert).await;
+    let response = portico.get("/secure").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.expect("body"), "tls with client certificate");
+    let without = gateway(&consul, ClientTls { ca_file: Some(ca.cert.clone()), ..ClientTls::default() }).await;
+    assert_eq!(without.get("/secure").await.status(), 502, "the instance refuses a client without a certificate");
+}
+
+#[tokio::test]
+async fn a_certificate_from_another_ca_is_a_502_whose_log_says_why() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (real, other) = (Authority::new(dir.path(), "real-ca"), Authority::new(dir.path(), "other-ca"));
+    let leaf = real.issue("instance", &["127.0.0.1"]);
+    let Some(node) = NodeOrigin::or_skip(NodeOrigin::https(&leaf.cert, &leaf.key, None, HANDLER).await) else { return };
+    let consul = ConsulAgent::start().await;
+    consul.register(&ttl_service("secure", "tls-1", node.port, HTTPS)).await;
+    let config = dir.path().join("portico.toml");
+    std::fs::write(&config, format!("[upstream_tls]\nca_file = {:?}\n", other.cert.display().to_string()))
+        .expect("write");
+    let (port, admin) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
+        .args(["--consul", &consul.addr(), "--config"])
+        .arg(&config)
+        .env("PORTICO_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("portico starts");
+    let url = format!("http://127.0.0.1:{port}/secure");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Ok(response) = reqwest::get(&url).await {
+            if response.status() != 503 && response.status() != 404 {
+                break response.status().as_u16();
+            }
+        }
+        assert!(Instant::now() < deadline, "portico never routed /secure");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let mut log = String::new();
+    for stream in [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read>),
+        child.stderr.take().map(|s| Box::new(s) as _),
+    ] {
+        log.extend(stream.into_iter().flat_map(|s| BufReader::new(s).lines().map_while(Result::ok)).map(|l| l + "\n"));
+    }
+    assert_eq!(status, 502, "{log}");
+    let line = log.lines().find(|l| l.contains("cannot connect to instance")).unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("TLS handshake") && line.contains("UnknownIssuer"), "{line}");
+}
