@@ -187,7 +187,7 @@ impl Gateway {
     async fn forward(&self, request: Request<Incoming>, leg: Leg<'_>) -> Result<Response<ProxyBody>, ProxyError> {
         let upstream_path = forward::upstream_path(leg.path, leg.route);
         let steering = self.steering(&request, &leg);
-        self.upstreams.send(request, &upstream_path, leg.route, leg.conn, steering, &self.settings, leg.exchange).await
+        self.upstreams.send(request, &upstream_path, leg, steering, &self.settings).await
     }
 
     /// The canary side and hash key of a request (nothing to do on most routes).

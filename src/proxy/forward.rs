@@ -22,7 +22,7 @@ use super::headers::{set_forwarded, strip_hop_by_hop, wants_upgrade};
 use super::retry::{classify, may_retry, Failure};
 use super::steer::Steering;
 use super::upgrade;
-use super::ProxySettings;
+use super::{Leg, ProxySettings};
 use crate::canary::Side;
 use crate::client_tls::ClientTls;
 use crate::log_throttle::LogThrottle;
@@ -87,17 +87,15 @@ impl Upstreams {
     /// Forwards `request` over `route` with `path`, retrying on another
     /// instance when that is safe; the exchange moves into the response body
     /// to be recorded when it ends.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn send(
+    pub(super) async fn send(
         &self,
         mut request: Request<Incoming>,
         path: &str,
-        route: &Route,
-        conn: &Conn,
+        leg: Leg<'_>,
         steering: Steering,
         settings: &ProxySettings,
-        exchange: &mut Exchange,
     ) -> Result<Response<ProxyBody>, ProxyError> {
+        let Leg { route, conn, exchange, .. } = leg;
         let upgrading = wants_upgrade(request.headers());
         let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut request));
         let (mut head, body) = request.into_parts();
