@@ -8,7 +8,7 @@
 //! as a rejection, never silently dropped.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::uri::Authority;
@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::routing::host::HostPattern;
 use crate::routing::options::RouteOptions;
 use crate::routing::route_table::{Placed, RouteTable};
-use crate::routing::tags::parse_tags;
+use crate::routing::tags::{parse_tags, Declarations};
 use crate::routing::{route_key, StaticRoute};
 
 struct Claim<'a> {
@@ -72,8 +72,16 @@ pub fn build_reusing(
 ) -> Built {
     let old = &mut old;
     let mut rejected = Vec::new();
-    let parsed: BTreeMap<&str, _> =
-        view.catalog.iter().flatten().map(|(name, tags)| (name.as_str(), parse_tags(tags))).collect();
+    // Parsed when the catalog changed (View::apply); parsed here only for a view built by hand.
+    let parsed: Vec<(&str, Cow<Declarations>)> = view
+        .catalog
+        .iter()
+        .flatten()
+        .map(|(name, tags)| {
+            let declared = view.declarations(name, tags).map_or_else(|| Cow::Owned(parse_tags(tags)), Cow::Borrowed);
+            (name.as_str(), declared)
+        })
+        .collect();
     let mut claims: Vec<Claim> =
         statics.iter().map(|r| claim(&r.host, &r.prefix, &r.service, Origin::Config, &r.options)).collect();
     for (service, declared) in &parsed {

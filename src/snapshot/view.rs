@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use super::reuse::Dirty;
 use crate::consul::{Instance, Services};
 use crate::discovery::Update;
-use crate::routing::tags::TAG_PREFIX;
+use crate::routing::tags::{parse_tags, Declarations, TAG_PREFIX};
 
 /// The discovered state routing is built from.
 #[derive(Debug, Default, Clone)]
@@ -35,6 +35,10 @@ pub struct View {
     /// Services changed since [`View::take_dirty`] was last called; `None`:
     /// anything may have changed.
     dirty: Option<Dirty>,
+    /// Each service's tags as last parsed, so a build parses only the
+    /// services whose tags changed (a check by tag equality, so a view built
+    /// by hand is simply parsed in full).
+    declared: HashMap<String, (Vec<String>, Declarations), foldhash::fast::RandomState>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +60,7 @@ impl View {
         match update {
             Update::Catalog(services) => {
                 let relevant: Services = services.into_iter().filter(|(_, tags)| declares_anything(tags)).collect();
+                self.parse_changed(&relevant);
                 let changed = self.catalog.as_ref() != Some(&relevant);
                 let before = self.catalog.replace(relevant).unwrap_or_default();
                 let now = self.catalog.as_ref().map(|c| changed_tags(&before, c));
@@ -80,6 +85,22 @@ impl View {
                 false
             }
         }
+    }
+
+    /// Parses the tags of the services whose tags changed; forgets the rest that left.
+    fn parse_changed(&mut self, catalog: &Services) {
+        self.declared.retain(|name, _| catalog.contains_key(name));
+        for (name, tags) in catalog {
+            match self.declared.get(name) {
+                Some((seen, _)) if seen == tags => {}
+                _ => drop(self.declared.insert(name.clone(), (tags.clone(), parse_tags(tags)))),
+            }
+        }
+    }
+
+    /// What `service`'s `tags` declare, if they were parsed already.
+    pub fn declarations(&self, service: &str, tags: &[String]) -> Option<&Declarations> {
+        self.declared.get(service).filter(|(seen, _)| seen == tags).map(|(_, declared)| declared)
     }
 
     fn hold(&mut self) {
@@ -134,7 +155,8 @@ impl View {
                 instances.insert(service.clone(), now.clone());
             }
         }
-        Cow::Owned(View { catalog: Some(catalog), instances, grace: self.grace, held: None, dirty: None })
+        let declared = self.declared.clone();
+        Cow::Owned(View { catalog: Some(catalog), instances, grace: self.grace, held: None, dirty: None, declared })
     }
 }
 

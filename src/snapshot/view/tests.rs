@@ -74,3 +74,18 @@ async fn a_second_reset_during_a_hold_keeps_what_was_held() {
     assert_eq!(ids(&view, "web"), vec!["web-1"]);
     assert!(view.effective().catalog.as_ref().is_some_and(|c| c.contains_key("web")));
 }
+
+#[test]
+fn tags_are_parsed_when_they_change_and_forgotten_when_the_service_goes() {
+    let mut view = View::new(Duration::ZERO);
+    let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+    let v1 = tags(&["portico.route=/a", "portico.lb=p2c"]);
+    view.apply(Update::Catalog([("a".to_string(), v1.clone())].into_iter().collect()));
+    assert_eq!(view.declarations("a", &v1).map(|d| d.routes.len()), Some(1));
+    let v2 = tags(&["portico.route=/a", "portico.route=/b"]);
+    view.apply(Update::Catalog([("a".to_string(), v2.clone())].into_iter().collect()));
+    assert!(view.declarations("a", &v1).is_none(), "old tags are not answered for");
+    assert_eq!(view.declarations("a", &v2).map(|d| d.routes.len()), Some(2));
+    view.apply(Update::Catalog(Default::default()));
+    assert!(view.declarations("a", &v2).is_none());
+}
