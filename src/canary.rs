@@ -70,7 +70,7 @@ impl fmt::Display for Share {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 % 100 {
             0 => write!(f, "{}%", self.0 / 100),
-            rest => write!(f, "{}.{:02}%", self.0 / 100, rest).map(|_| ()),
+            rest => write!(f, "{}.{:02}%", self.0 / 100, rest),
         }
     }
 }

@@ -32,7 +32,7 @@ use crate::routing::encoded::EncodedChars;
 use crate::routing::host;
 use crate::routing::path::normalize;
 use crate::server::{Conn, Handler};
-use crate::snapshot::{Choice, Route, Shared};
+use crate::snapshot::{Route, Shared};
 use crate::tls::Certificates;
 use crate::upstream::UpstreamTls;
 pub use body::{ProxyBody, UpstreamBody};
@@ -194,7 +194,7 @@ impl Gateway {
     fn steering(&self, request: &Request<Incoming>, leg: &Leg<'_>) -> Steering {
         let route = leg.route;
         if route.canary.is_none() && route.options.hash_key.is_none() {
-            return Steering { choice: Choice { cross_over: true, ..Choice::default() }, set_cookie: None };
+            return Steering::default();
         }
         let headers = request.headers();
         let client = self.policies.trusted.client_ip(leg.conn.client.ip(), headers);

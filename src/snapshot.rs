@@ -99,8 +99,6 @@ pub struct Canary {
     /// The share the tags declare.
     pub share: Share,
     pub health: Arc<CanaryHealth>,
-    /// Identifies the canary instances' tags and versions.
-    pub fingerprint: u64,
 }
 
 impl Canary {
@@ -128,13 +126,20 @@ pub struct Upstream {
 }
 
 /// Which instances a request may go to, and the key a hash route uses.
-#[derive(Debug, Clone, Copy, Default)]
+/// The default: the stable side, crossing over when it has no instance.
+#[derive(Debug, Clone, Copy)]
 pub struct Choice {
     pub side: Side,
     /// When the side has no usable instance, may the other side serve?
     pub cross_over: bool,
     /// The request's hash key, on a `hash` route.
     pub hash: Option<u64>,
+}
+
+impl Default for Choice {
+    fn default() -> Self {
+        Choice { side: Side::Stable, cross_over: true, hash: None }
+    }
 }
 
 /// A declaration that did not make it into the table.
@@ -163,6 +168,20 @@ impl Snapshot {
 }
 
 impl Upstream {
+    /// Which side endpoint `index` is on.
+    pub fn side_of(&self, index: usize) -> Side {
+        if index >= self.canary_from {
+            Side::Canary
+        } else {
+            Side::Stable
+        }
+    }
+
+    /// How many canary instances there are.
+    pub fn canaries(&self) -> usize {
+        self.endpoints.len() - self.canary_from
+    }
+
     /// The instance to send the next request to, with its index.
     #[cfg(test)]
     pub(crate) fn pick(&self) -> Option<(usize, &Endpoint)> {
@@ -171,7 +190,7 @@ impl Upstream {
 
     /// [`Upstream::choose`] on the stable side, crossing over when it is empty.
     pub fn pick_avoiding(&self, tried: &[usize], slow_start: Duration) -> Option<(usize, &Endpoint)> {
-        self.choose(Choice { cross_over: true, ..Choice::default() }, tried, slow_start)
+        self.choose(Choice::default(), tried, slow_start)
     }
 
     /// The next instance of the chosen side that is not ejected and not in

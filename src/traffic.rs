@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::canary::Side;
 use crate::consul::instance_key;
 use crate::snapshot::{Shared, Snapshot};
 use crate::upstream::clock_ms;
@@ -169,7 +170,7 @@ fn sample(snapshot: &Snapshot, rates: &mut HashMap<String, Rate>) -> TrafficView
                     let key = instance_key(&e.node, &e.id);
                     let rate = measure(&key, e.state.requests(), e.state.failures());
                     let mut instance = traffic((&e.node, &e.id), e.state_name(now), rate, e.state.in_flight());
-                    instance.canary = i >= route.upstream.canary_from;
+                    instance.canary = route.upstream.side_of(i) == Side::Canary;
                     instance
                 })
                 .collect();

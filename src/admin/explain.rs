@@ -12,6 +12,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::canary::Side;
 use crate::consul::{Client, InstanceHealth};
 use crate::routing::host::request_host;
 use crate::routing::path::normalize;
@@ -114,7 +115,7 @@ fn instances(route: &Route) -> Value {
         .iter()
         .enumerate()
         .map(|(i, e)| {
-            let is_canary = i >= upstream.canary_from;
+            let is_canary = upstream.side_of(i) == Side::Canary;
             let state = match (e.state.is_ejected(now), is_canary, canary) {
                 (true, _, _) => "ejected",
                 (false, true, Some(c)) if c.effective().basis_points() == 0 => "canary, share 0",

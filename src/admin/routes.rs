@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
+use crate::canary::Side;
 use crate::consul::instance_key;
 use crate::discovery::Statuses;
 use crate::routing::host::HostPattern;
@@ -51,15 +52,14 @@ pub fn report(snapshot: &Snapshot, statuses: &Statuses, traffic: &TrafficView) -
 }
 
 fn route(route: &Route, rates: &HashMap<&str, f64>) -> Value {
-    let canary_from = route.upstream.canary_from;
-    let instances: Vec<Value> = route
-        .upstream
+    let upstream = &route.upstream;
+    let instances: Vec<Value> = upstream
         .endpoints
         .iter()
         .enumerate()
         .map(|(i, e)| {
             let mut value = endpoint(e, rates);
-            value["canary"] = (i >= canary_from).into();
+            value["canary"] = (upstream.side_of(i) == Side::Canary).into();
             value
         })
         .collect();
@@ -98,7 +98,7 @@ pub fn canary(route: &Route, canary: &Canary) -> Value {
     json!({
         "share": canary.share.to_string(),
         "effective_share": canary.effective().to_string(),
-        "instances": route.upstream.endpoints.len() - route.upstream.canary_from,
+        "instances": route.upstream.canaries(),
         "abort_margin": spec.abort_margin.map(|m| m.to_string()),
         "window_secs": spec.window.as_secs(),
         "min_requests": spec.min_requests,

@@ -23,8 +23,6 @@ use super::retry::{classify, may_retry, Failure};
 use super::steer::Steering;
 use super::upgrade;
 use super::{Leg, ProxySettings};
-use crate::canary::Side;
-use crate::client_tls::ClientTls;
 use crate::log_throttle::LogThrottle;
 use crate::metrics::UpstreamErrorKind;
 use crate::routing::options::Proto;
@@ -43,7 +41,8 @@ static EJECTED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
 
 /// Connections to instances ([`crate::upstream::pool`]) and the terms of the routes' retry budgets.
 pub struct Upstreams {
-    /// How HTTPS instances are reached (`None`: no trust store could be loaded).
+    /// How HTTPS instances are reached (the runtime always sets it from
+    /// `[upstream_tls]`; `None` only for a gateway built without it).
     tls: Option<UpstreamTls>,
     connect_timeout: Duration,
     idle_timeout: Duration,
@@ -64,7 +63,7 @@ struct Attempt<'a> {
 type Failed = (ProxyError, Option<Failure>);
 
 impl Upstreams {
-    /// HTTPS instances are verified as `tls` says (the default: the system's roots).
+    /// HTTPS instances are verified as `tls` says.
     pub fn with_tls(mut self, tls: UpstreamTls) -> Upstreams {
         self.tls = Some(tls);
         self
@@ -72,11 +71,8 @@ impl Upstreams {
 
     /// Connections opened within `connect_timeout`, idle ones closed after `pool_idle_timeout`.
     pub fn new(settings: &ProxySettings) -> Upstreams {
-        let tls = UpstreamTls::new(&ClientTls::default())
-            .map_err(|error| tracing::warn!(%error, "no default trust store for HTTPS instances"))
-            .ok();
         Upstreams {
-            tls,
+            tls: None,
             connect_timeout: settings.connect_timeout,
             idle_timeout: settings.pool_idle_timeout,
             body_idle: settings.body_idle_timeout,
@@ -236,7 +232,7 @@ impl Upstreams {
             (false, _) => None,
             (true, Some(tls)) => Some(tls),
             (true, None) => {
-                let detail = "no trust store for HTTPS instances: set [upstream_tls] ca_file".to_string();
+                let detail = "no TLS settings for HTTPS instances ([upstream_tls])".to_string();
                 return Err((ProxyError::Upstream { instance: endpoint.id.clone(), detail }, Some(Failure::Connect)));
             }
         };
@@ -258,7 +254,7 @@ impl Upstreams {
 /// reports the abort it causes.
 fn judge_canary(route: &Route, index: usize, server_error: bool) {
     let Some(canary) = &route.canary else { return };
-    let side = if index >= route.upstream.canary_from { Side::Canary } else { Side::Stable };
+    let side = route.upstream.side_of(index);
     if let Some(abort) = canary.health.record(side, server_error, clock_ms(), route.options.canary()) {
         route.metrics.canary_aborted();
         tracing::warn!(route = %route.key, service = %route.service, reason = %abort.reason, "canary aborted: its share is now 0");

@@ -44,7 +44,6 @@ pub struct Request<'a> {
 /// The steering of one request on `route`.
 pub fn steer(route: &Route, request: &Request<'_>) -> Steering {
     let mut steering = Steering::default();
-    steering.choice.cross_over = true;
     if let Some(key) = &route.options.hash_key {
         steering.choice.hash = hash_of(key, request);
     }

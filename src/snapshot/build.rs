@@ -158,11 +158,10 @@ fn new_route<'a>(
         })
         .clone();
     let ids: Vec<(&str, &str)> = upstream.endpoints.iter().map(|e| (&*e.node, &*e.id)).collect();
-    let canary = match upstream.canary_from < upstream.endpoints.len() {
+    let canary = match upstream.canaries() > 0 {
         true => Some(Canary {
             share: options.canary().share.unwrap_or_default(),
             health: next.carry_canary(old, &winner.key, upstream.canary_fingerprint),
-            fingerprint: upstream.canary_fingerprint,
         }),
         // An abort outlives the canary's absence: the same canary coming back is still out.
         false => {

@@ -88,9 +88,6 @@ impl StateRegistry {
     /// The canary health of route `key`, taken from `old` if the canary
     /// instances are the same (same `fingerprint`), else a fresh one.
     pub fn carry_canary(&mut self, old: &mut StateRegistry, key: &str, fingerprint: u64) -> Arc<CanaryHealth> {
-        if let Some((_, health)) = self.canaries.get(key).filter(|(seen, _)| *seen == fingerprint) {
-            return Arc::clone(health);
-        }
         let health = match old.canaries.remove(key) {
             Some((seen, health)) if seen == fingerprint => health,
             _ => Arc::default(),
