@@ -13,6 +13,7 @@
 # that do not use it, measured side by side.
 #
 #   scripts/bench.sh                   # BENCH_DURATION=10 BENCH_REPS=3 by default
+#   scripts/bench.sh grpc              # the gRPC and HTTP/2-upstream run (scripts/bench-grpc.sh)
 #   BENCH_BASELINE=763e953 scripts/bench.sh
 #   BENCH_PIN=1 BENCH_TARGETS="portico portico-base" BENCH_BASELINE=763e953 scripts/bench.sh
 #
@@ -25,6 +26,9 @@
 # (for comparing two Portico builds). BENCH_TARGETS picks and orders targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# `scripts/bench.sh grpc`: gRPC through Portico, nginx and HAProxy, and
+# Portico's HTTP/2 upstream against its HTTP/1.1 upstream (see that script).
+[ "${1:-}" = grpc ] && exec scripts/bench-grpc.sh
 
 DURATION=${BENCH_DURATION:-10}
 REPS=${BENCH_REPS:-3}

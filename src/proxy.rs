@@ -13,6 +13,7 @@ mod cached;
 pub mod error;
 pub mod exchange;
 pub mod forward;
+pub mod grpc;
 pub mod headers;
 pub mod idle_sweep;
 pub mod policies;
@@ -128,6 +129,7 @@ impl Gateway {
             return headers::redirect_to_https(&request, port);
         }
         let request_id = self.ids.ensure(request.headers_mut());
+        let grpc = grpc::is_grpc(request.headers());
         let mut exchange = Exchange::new(
             request.method().clone(),
             request.uri().clone(),
@@ -142,7 +144,10 @@ impl Gateway {
             Err(error) => {
                 tracing::debug!(%error, "request failed");
                 exchange.status = error.status().as_u16();
-                error.into_response(Some(&request_id), self.settings.retry_after_secs)
+                match grpc {
+                    true => grpc::error_response(&error, Some(&request_id)),
+                    false => error.into_response(Some(&request_id), self.settings.retry_after_secs),
+                }
             }
         }
     }

@@ -26,7 +26,7 @@ use crate::routing::host::HostPattern;
 use crate::routing::options::RouteOptions;
 use crate::routing::route_table::RouteTable;
 pub use crate::upstream::Endpoint;
-use crate::upstream::{clock_ms, Ejection, Idle, InstanceState, RetryBudget};
+use crate::upstream::{clock_ms, Connections, Ejection, InstanceState, RetryBudget};
 
 /// The published snapshot, shared by the builder (writer) and every request (reader).
 pub type Shared = Arc<ArcSwap<Snapshot>>;
@@ -57,7 +57,7 @@ pub struct Draining {
     pub service: String,
     pub state: Arc<InstanceState>,
     /// Its idle connections, closed as its requests end.
-    pub connections: Arc<Idle>,
+    pub connections: Arc<Connections>,
 }
 
 /// Where a route was declared.

@@ -8,6 +8,10 @@
 //!   ejection, slow start);
 //! - [`pool`]: HTTP/1.1 connections, driven by the request that uses them,
 //!   and the idle ones kept per instance and proxy thread;
+//! - [`multiplex`]: HTTP/2 connections, shared by many requests, with
+//!   [`peer_limit`] reading how many streams an instance takes;
+//! - [`lease`]: what a response body holds while it streams (a connection
+//!   or a stream);
 //! - [`outbound`]: the request body as sent upstream (buffered head, limits);
 //! - [`stream`]: plain TCP or TLS under a connection, for HTTPS instances;
 //! - [`idle`]: the stall detector for bodies;
@@ -15,7 +19,10 @@
 
 pub mod budget;
 pub mod idle;
+pub mod lease;
+pub mod multiplex;
 pub mod outbound;
+pub mod peer_limit;
 pub mod pool;
 pub mod state;
 pub mod stream;
@@ -25,7 +32,8 @@ use std::sync::Arc;
 use http::uri::Authority;
 
 pub use budget::{BudgetPolicy, RetryBudget};
-pub use pool::Idle;
+pub use lease::Lease;
+pub use pool::Connections;
 pub use state::{clock_ms, Ejection, InFlight, InstanceState};
 pub use stream::UpstreamTls;
 
@@ -43,7 +51,7 @@ pub struct Endpoint {
     /// Counters that outlive this snapshot.
     pub state: Arc<InstanceState>,
     /// Open connections to the instance waiting for a request; outlive this snapshot too.
-    pub connections: Arc<Idle>,
+    pub connections: Arc<Connections>,
 }
 
 impl Endpoint {

@@ -1,6 +1,7 @@
 //! Malformed and hostile requests over raw TCP: each gets the right status
 //! (or a closed connection), nothing bad reaches an instance, and a normal
-//! request succeeds right after each one.
+//! request succeeds right after each one. Hostile HTTP/2 instances too: a
+//! stream reset, a refused stream, a flood of response headers.
 
 mod common;
 
@@ -280,4 +281,74 @@ async fn expect_100_continue_is_answered_by_portico_and_not_forwarded() {
         .await
         .expect("json");
     assert!(seen["headers"].get("expect").is_none(), "the expectation reached the instance: {seen}");
+}
+
+// HTTP/2 instances that misbehave (`portico.proto=h2c`), scripted with the
+// h2 crate since no real server does these on demand.
+
+/// Counts the `/refuse-once` requests, so only the first is refused.
+static REFUSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Serves HTTP/2: `/reset` is reset before any answer, `/refuse-once` is
+/// refused (REFUSED_STREAM) the first time, `/huge` answers with a 1 MB
+/// header block, anything else `ok`.
+async fn rude_h2_instance() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(socket).await else { return };
+                while let Some(Ok((request, mut respond))) = conn.accept().await {
+                    answer_rudely(request.uri().path(), &mut respond);
+                }
+            });
+        }
+    });
+    port
+}
+
+fn answer_rudely(path: &str, respond: &mut h2::server::SendResponse<bytes::Bytes>) {
+    use std::sync::atomic::Ordering;
+    let mut head = http::Response::builder().header("x-instance-id", "rude-1");
+    match path {
+        "/rude/reset" => return respond.send_reset(h2::Reason::INTERNAL_ERROR),
+        "/rude/refuse-once" if REFUSED.fetch_add(1, Ordering::SeqCst) == 0 => {
+            return respond.send_reset(h2::Reason::REFUSED_STREAM)
+        }
+        "/rude/huge" => {
+            for i in 0..1000 {
+                head = head.header(format!("x-filler-{i}"), "v".repeat(1000));
+            }
+        }
+        _ => {}
+    }
+    let Ok(mut body) = respond.send_response(head.body(()).expect("response"), false) else { return };
+    let _ = body.send_data(bytes::Bytes::from_static(b"ok"), true);
+}
+
+#[tokio::test]
+async fn an_http2_instance_that_resets_refuses_or_floods_headers_is_contained() {
+    let consul = portico_testkit::ConsulAgent::start().await;
+    let port = rude_h2_instance().await;
+    let tags = ["portico.route=/rude", "portico.proto=h2c"];
+    consul.register(&portico_testkit::consul::ttl_service("rude", "rude-1", port, &tags)).await;
+    let portico = common::Portico::for_consul(&consul.addr()).await;
+    portico.wait_instances("/rude", &["rude-1"], Duration::from_secs(5)).await;
+
+    let reset = portico.get("/rude/reset").await;
+    assert_eq!(reset.status(), 502, "a stream reset before any answer");
+    assert_eq!(portico.get("/rude/fine").await.status(), 200, "the connection serves on");
+
+    // A refused stream was not processed: it goes out again, even a POST.
+    let refused = portico.http.post(portico.url("/rude/refuse-once")).body("order").send().await.expect("response");
+    assert_eq!(refused.status(), 200);
+    assert_eq!(REFUSED.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    let started = Instant::now();
+    assert_eq!(portico.get("/rude/huge").await.status(), 502, "a header block over the limit");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    for _ in 0..5 {
+        assert_eq!(portico.get("/rude/fine").await.text().await.expect("body"), "ok");
+    }
 }

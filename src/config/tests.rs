@@ -289,7 +289,9 @@ fn upstream_tls_and_the_route_protocol_are_read_and_checked() {
     assert_eq!(config.routes[0].options.proto, crate::routing::options::Proto::Https);
     let half = FileConfig::parse("[upstream_tls]\nclient_cert = \"/c.pem\"\n").expect("syntax");
     assert!(Config::merge(cli(&[]), half).expect_err("key missing").to_string().contains("client_key"));
-    let h2c = FileConfig::parse("[[route]]\nprefix = \"/a\"\nservice = \"a\"\nproto = \"grpc\"\n").expect("syntax");
-    let err = Config::merge(cli(&[]), h2c).expect_err("not yet").to_string();
-    assert!(err.contains("not supported yet"), "{err}");
+    let grpc = FileConfig::parse("[[route]]\nprefix = \"/a\"\nservice = \"a\"\nproto = \"grpcs\"\n").expect("syntax");
+    assert_eq!(Config::merge(cli(&[]), grpc).expect("valid").routes[0].options.proto.as_str(), "grpcs");
+    let h3 = FileConfig::parse("[[route]]\nprefix = \"/a\"\nservice = \"a\"\nproto = \"h3\"\n").expect("syntax");
+    let err = Config::merge(cli(&[]), h3).expect_err("unknown").to_string();
+    assert!(err.contains("h2c") && err.contains("\"h3\""), "{err}");
 }

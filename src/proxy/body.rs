@@ -3,9 +3,9 @@
 //! An upstream body carries the instance's in-flight guard, so the instance
 //! counts as busy until the last byte has been sent (or the client went away),
 //! not merely until the headers arrived. It also carries the connection it
-//! arrives on: polling the body drives that connection, and once the body has
-//! ended the connection goes back to the instance's idle queue
-//! ([`crate::upstream::pool`]).
+//! arrives on ([`Lease`]): polling the body drives an HTTP/1.1 connection,
+//! and once the body has ended the connection goes back to the instance's
+//! idle queue ([`crate::upstream::pool`]), or its HTTP/2 stream is released.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -17,8 +17,7 @@ use hyper::body::Incoming;
 use super::exchange::Exchange;
 use crate::log_throttle::LogThrottle;
 use crate::server::BoxError;
-use crate::upstream::pool::Connection;
-use crate::upstream::InFlight;
+use crate::upstream::{InFlight, Lease};
 
 static STALLED: LogThrottle = LogThrottle::new(std::time::Duration::from_secs(1));
 
@@ -32,7 +31,7 @@ pub struct UpstreamBody {
     body: Incoming,
     /// The connection the body arrives on, driven while it streams (`None`
     /// once it closed, or for a connection that carries a tunnel).
-    conn: Option<Box<Connection>>,
+    conn: Option<Lease>,
     /// Held, not read: the instance counts as busy until the body is dropped.
     _in_flight: InFlight,
     exchange: Exchange,
@@ -40,7 +39,7 @@ pub struct UpstreamBody {
 
 impl UpstreamBody {
     /// The body of a response that came over `conn`.
-    pub fn new(body: Incoming, conn: Option<Box<Connection>>, in_flight: InFlight, exchange: Exchange) -> UpstreamBody {
+    pub fn new(body: Incoming, conn: Option<Lease>, in_flight: InFlight, exchange: Exchange) -> UpstreamBody {
         UpstreamBody { body, conn, _in_flight: in_flight, exchange }
     }
 
@@ -83,7 +82,7 @@ impl UpstreamBody {
     /// its exchange did not end cleanly).
     fn release(&mut self) {
         if let (Some(conn), Some(endpoint)) = (self.conn.take(), self.exchange.endpoint()) {
-            endpoint.connections.put(conn);
+            conn.release(endpoint);
         }
     }
 }

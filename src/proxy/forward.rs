@@ -10,16 +10,17 @@ use std::borrow::Cow;
 
 use std::time::Duration;
 
-use http::uri::PathAndQuery;
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{header, HeaderValue, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
+use tokio::time::Instant;
 
 use super::body::{ProxyBody, UpstreamBody};
 use super::error::ProxyError;
 use super::exchange::Exchange;
-use super::headers::{set_forwarded, strip_hop_by_hop, wants_upgrade};
-use super::retry::{classify, may_retry, Failure};
+use super::headers::{accepts_trailers, set_forwarded, strip_hop_by_hop, wants_upgrade};
+use super::retry::{classify, may_retry, refused, Failure};
 use super::steer::Steering;
 use super::upgrade;
 use super::{Leg, ProxySettings};
@@ -29,10 +30,10 @@ use crate::routing::options::Proto;
 use crate::routing::path::PathError;
 use crate::server::Conn;
 use crate::snapshot::Route;
+use crate::upstream::multiplex::{Dial, StreamLease};
 use crate::upstream::outbound::{BodyLimits, Outbound};
 use crate::upstream::pool::{self, ConnectError, Connection, SendError};
-use crate::upstream::Endpoint;
-use crate::upstream::{clock_ms, BudgetPolicy, InFlight, UpstreamTls};
+use crate::upstream::{clock_ms, BudgetPolicy, Endpoint, InFlight, Lease, UpstreamTls};
 
 // One warning a second per kind of failure, with a count of those held back.
 static CONNECT_FAILED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
@@ -55,12 +56,23 @@ struct Attempt<'a> {
     head: &'a http::request::Parts,
     settings: &'a ProxySettings,
     upgrading: bool,
-    /// The route's instances serve HTTPS.
-    secure: bool,
+    /// How the route's instances are spoken to.
+    proto: Proto,
+    /// The client accepts trailers (`TE: trailers`), which HTTP/2 instances are told.
+    trailers: bool,
+    /// The client's gRPC deadline, if it set one.
+    deadline: Option<Instant>,
 }
 
 /// A failed attempt, and what the instance may have seen of it.
 type Failed = (ProxyError, Option<Failure>);
+
+/// An instance's response head, and the connection or stream its body comes on.
+type Answer = (Response<Incoming>, Option<Lease>);
+
+/// Times an HTTP/2 request goes out again, unprocessed, on a new connection
+/// to the same instance after its connection refused it (GOAWAY).
+const RESENDS: usize = 2;
 
 impl Upstreams {
     /// HTTPS instances are verified as `tls` says.
@@ -95,6 +107,8 @@ impl Upstreams {
         let upgrading = wants_upgrade(request.headers());
         let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut request));
         let (mut head, body) = request.into_parts();
+        let trailers = accepts_trailers(&head.headers);
+        let deadline = super::grpc::timeout(&head.headers).map(|t| Instant::now() + t);
         prepare(&mut head, path, conn)?;
         if !route.options.request_headers.is_empty() {
             route.options.request_headers.apply(&mut head.headers);
@@ -109,7 +123,8 @@ impl Upstreams {
         let mut body = Outbound::read(&head.headers, body, limits).await?;
         let fault = body.fault_flag();
         route.retry_budget.deposit(&self.budget);
-        let attempt = Attempt { head: &head, settings, upgrading, secure: route.options.proto == Proto::Https };
+        let proto = route.options.proto;
+        let attempt = Attempt { head: &head, settings, upgrading, proto, trailers, deadline };
         let mut tried: Vec<usize> = Vec::new();
         let mut last_error = None;
         loop {
@@ -164,17 +179,22 @@ impl Upstreams {
     }
 
     /// One try on one instance: the error says whether the instance saw anything.
-    async fn attempt(
-        &self,
-        attempt: &Attempt<'_>,
-        endpoint: &Endpoint,
-        body: Outbound,
-    ) -> Result<(Response<Incoming>, Option<Box<Connection>>), Failed> {
-        let exchanged = self.exchange(attempt, endpoint, body);
-        match tokio::time::timeout(attempt.settings.response_timeout, exchanged).await {
-            Ok(result) => result,
-            Err(_) => Err((ProxyError::Timeout { instance: endpoint.id.clone() }, None)),
+    async fn attempt(&self, attempt: &Attempt<'_>, endpoint: &Endpoint, body: Outbound) -> Result<Answer, Failed> {
+        let timed_out = || (ProxyError::Timeout { instance: endpoint.id.clone() }, None);
+        let wait = match attempt.deadline {
+            Some(deadline) => attempt.settings.response_timeout.min(deadline.saturating_duration_since(Instant::now())),
+            None => attempt.settings.response_timeout,
+        };
+        if wait.is_zero() {
+            return Err(timed_out());
         }
+        let exchanged = async {
+            match attempt.proto.multiplexed() {
+                true => self.exchange_multiplexed(attempt, endpoint, body).await,
+                false => self.exchange(attempt, endpoint, body).await,
+            }
+        };
+        tokio::time::timeout(wait, exchanged).await.unwrap_or_else(|_| Err(timed_out()))
     }
 
     /// Sends over an idle connection, or a new one. A protocol switch always
@@ -184,24 +204,20 @@ impl Upstreams {
     /// and can be sent again (its body is buffered), goes out once more on a
     /// new connection to the same instance. That is not a retry: the instance
     /// never saw the request, and the retry budget is not spent.
-    async fn exchange(
-        &self,
-        attempt: &Attempt<'_>,
-        endpoint: &Endpoint,
-        body: Outbound,
-    ) -> Result<(Response<Incoming>, Option<Box<Connection>>), Failed> {
+    async fn exchange(&self, attempt: &Attempt<'_>, endpoint: &Endpoint, body: Outbound) -> Result<Answer, Failed> {
+        let secure = attempt.proto.secure();
         if attempt.upgrading {
             let request = upstream_request(attempt.head, endpoint, body);
-            let mut sender = self.connect(endpoint, attempt.secure).await?.detach_for_upgrade();
+            let mut sender = self.connect(endpoint, secure).await?.detach_for_upgrade();
             let response = sender.send_request(request).await.map_err(|e| failed(endpoint, &e))?;
             return Ok((response, None));
         }
-        let Some(idle) = endpoint.connections.take(&endpoint.authority, attempt.secure, self.idle_timeout) else {
-            return self.send_new(endpoint, attempt.secure, upstream_request(attempt.head, endpoint, body)).await;
+        let Some(idle) = endpoint.connections.take(&endpoint.authority, secure, self.idle_timeout) else {
+            return self.send_new(endpoint, secure, upstream_request(attempt.head, endpoint, body)).await;
         };
         let again = body.replay();
         let request = match idle.send(upstream_request(attempt.head, endpoint, body)).await {
-            Ok((response, conn)) => return Ok((response, Some(conn))),
+            Ok((response, conn)) => return Ok((response, Some(Lease::Http1(conn)))),
             Err(SendError::NotSent(request, _)) => *request,
             Err(SendError::Failed(e)) => match again {
                 Some(body) if classify(&e) == Failure::NoResponse => {
@@ -211,43 +227,103 @@ impl Upstreams {
                 _ => return Err(failed(endpoint, &e)),
             },
         };
-        self.send_new(endpoint, attempt.secure, request).await
+        self.send_new(endpoint, secure, request).await
+    }
+
+    /// Sends on a stream of a shared HTTP/2 connection. A request the
+    /// connection refused unprocessed (the instance sent GOAWAY, or refused
+    /// the stream) goes out again on another connection to the same
+    /// instance; like a request on a closed idle connection, that is not a
+    /// retry. Protocol switches are not carried over HTTP/2.
+    async fn exchange_multiplexed(
+        &self,
+        attempt: &Attempt<'_>,
+        endpoint: &Endpoint,
+        body: Outbound,
+    ) -> Result<Answer, Failed> {
+        if attempt.upgrading {
+            let detail = "protocol switch (Upgrade) over an HTTP/2 route is not supported".to_string();
+            return Err((ProxyError::Upstream { instance: endpoint.id.clone(), detail }, Some(Failure::Other)));
+        }
+        let mut again = body.replay();
+        let mut request = multiplexed_request(attempt, endpoint, body);
+        let mut resends = 0;
+        loop {
+            let mut stream = self.lease(endpoint, attempt.proto).await?;
+            let error = match stream.send(request).await {
+                Ok(response) => return Ok((response, Some(Lease::Http2(stream)))),
+                Err(SendError::NotSent(back, e)) => {
+                    request = *back;
+                    e
+                }
+                Err(SendError::Failed(e)) => match again.take() {
+                    Some(body) if refused(&e) => {
+                        again = body.replay();
+                        request = multiplexed_request(attempt, endpoint, body);
+                        e
+                    }
+                    _ => return Err(failed(endpoint, &e)),
+                },
+            };
+            stream.drain();
+            if resends == RESENDS {
+                return Err(failed(endpoint, &error));
+            }
+            resends += 1;
+            tracing::debug!(instance = %endpoint.id, "HTTP/2 connection refused the request unprocessed; sending it on another");
+        }
+    }
+
+    /// A stream to `endpoint` on a shared HTTP/2 connection. A gRPC stream
+    /// may rightly stay quiet for long (a subscription): it is not cut for
+    /// idling, and the connection's pings tell a live instance from a dead one.
+    async fn lease(&self, endpoint: &Endpoint, proto: Proto) -> Result<StreamLease, Failed> {
+        let tls = self.tls_for(endpoint, proto.secure())?;
+        let body_idle = if proto.grpc() { Duration::ZERO } else { self.body_idle };
+        let dial = Dial { tls, connect_timeout: self.connect_timeout, body_idle };
+        endpoint.connections.multiplexed.lease(&endpoint.authority, dial).await.map_err(|e| connect_failed(endpoint, e))
     }
 
     /// Sends `request` on a new connection to `endpoint`.
-    async fn send_new(
-        &self,
-        endpoint: &Endpoint,
-        secure: bool,
-        request: Request<Outbound>,
-    ) -> Result<(Response<Incoming>, Option<Box<Connection>>), Failed> {
+    async fn send_new(&self, endpoint: &Endpoint, secure: bool, request: Request<Outbound>) -> Result<Answer, Failed> {
         match self.connect(endpoint, secure).await?.send(request).await {
-            Ok((response, conn)) => Ok((response, Some(conn))),
+            Ok((response, conn)) => Ok((response, Some(Lease::Http1(conn)))),
             Err(SendError::NotSent(_, e) | SendError::Failed(e)) => Err(failed(endpoint, &e)),
         }
     }
 
     async fn connect(&self, endpoint: &Endpoint, secure: bool) -> Result<Box<Connection>, Failed> {
-        let tls = match (secure, &self.tls) {
-            (false, _) => None,
-            (true, Some(tls)) => Some(tls),
+        let tls = self.tls_for(endpoint, secure)?;
+        pool::connect(&endpoint.authority, tls, self.connect_timeout, self.body_idle)
+            .await
+            .map_err(|e| connect_failed(endpoint, e))
+    }
+
+    /// The TLS settings for a secure route's instances.
+    fn tls_for(&self, endpoint: &Endpoint, secure: bool) -> Result<Option<&UpstreamTls>, Failed> {
+        match (secure, &self.tls) {
+            (false, _) => Ok(None),
+            (true, Some(tls)) => Ok(Some(tls)),
             (true, None) => {
                 let detail = "no TLS settings for HTTPS instances ([upstream_tls])".to_string();
-                return Err((ProxyError::Upstream { instance: endpoint.id.clone(), detail }, Some(Failure::Connect)));
+                Err((ProxyError::Upstream { instance: endpoint.id.clone(), detail }, Some(Failure::Connect)))
             }
-        };
-        pool::connect(&endpoint.authority, tls, self.connect_timeout, self.body_idle).await.map_err(|e| {
-            let detail = crate::error_chain::describe(&e);
-            if let Some(suppressed) = CONNECT_FAILED.admit() {
-                tracing::warn!(instance = %endpoint.id, %detail, suppressed, "cannot connect to instance");
-            }
-            let error = match e {
-                ConnectError::TimedOut(_) => ProxyError::Timeout { instance: endpoint.id.clone() },
-                _ => ProxyError::Upstream { instance: endpoint.id.clone(), detail },
-            };
-            (error, Some(Failure::Connect))
-        })
+        }
     }
+}
+
+/// A connection to `endpoint` that could not be made: logged (throttled),
+/// and a 504 if it timed out, else a 502.
+fn connect_failed(endpoint: &Endpoint, e: ConnectError) -> Failed {
+    let detail = crate::error_chain::describe(&e);
+    if let Some(suppressed) = CONNECT_FAILED.admit() {
+        tracing::warn!(instance = %endpoint.id, %detail, suppressed, "cannot connect to instance");
+    }
+    let error = match e.timed_out() {
+        true => ProxyError::Timeout { instance: endpoint.id.clone() },
+        false => ProxyError::Upstream { instance: endpoint.id.clone(), detail },
+    };
+    (error, Some(Failure::Connect))
 }
 
 /// Counts an answer of endpoint `index` for the route's canary rule, and
@@ -282,7 +358,7 @@ fn kind_of(error: &ProxyError, failure: Option<Failure>) -> UpstreamErrorKind {
 /// otherwise a streamed body carrying the in-flight guard and the exchange.
 fn finish(
     mut response: Response<Incoming>,
-    conn: Option<Box<Connection>>,
+    conn: Option<Lease>,
     in_flight: InFlight,
     client_upgrade: Option<OnUpgrade>,
     exchange: &mut Exchange,
@@ -312,6 +388,30 @@ fn upstream_request(head: &http::request::Parts, endpoint: &Endpoint, body: Outb
             request.headers_mut().insert(header::HOST, host);
         }
     }
+    request
+}
+
+/// The request for one attempt over HTTP/2: the target in absolute form
+/// (`:scheme`, `:authority` from the client's `Host`, `:path`), and
+/// `TE: trailers` when the client accepts them (gRPC servers require it).
+fn multiplexed_request(attempt: &Attempt<'_>, endpoint: &Endpoint, body: Outbound) -> Request<Outbound> {
+    let head = attempt.head;
+    let mut request = Request::new(body);
+    *request.method_mut() = head.method.clone();
+    *request.version_mut() = Version::HTTP_2;
+    let mut headers = head.headers.clone();
+    let authority = headers
+        .remove(header::HOST)
+        .and_then(|host| Authority::try_from(host.as_bytes()).ok())
+        .unwrap_or_else(|| endpoint.authority.clone());
+    if attempt.trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+    *request.headers_mut() = headers;
+    let scheme = if attempt.proto.secure() { Scheme::HTTPS } else { Scheme::HTTP };
+    let path = head.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let uri = Uri::builder().scheme(scheme).authority(authority).path_and_query(path).build();
+    *request.uri_mut() = uri.unwrap_or_else(|_| origin_form(&head.uri));
     request
 }
 

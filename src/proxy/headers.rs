@@ -15,12 +15,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-static HOP_BY_HOP: [HeaderName; 8] = [
+// `Trailer` is not among them (RFC 9110 §6.6.2 is end to end): it names the
+// trailer fields to come, and an HTTP/1.1 client is sent only those.
+static HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
     header::TE,
-    header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
     header::PROXY_AUTHORIZATION,
@@ -35,6 +36,18 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// True when the message asks to switch protocols (`Connection: upgrade` + `Upgrade`).
 pub fn wants_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE) && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
+}
+
+/// True when the client accepts trailers (`TE: trailers`): `TE` is
+/// hop-by-hop, so this is read before it is removed and said again to
+/// HTTP/2 instances (gRPC servers refuse calls without it).
+pub fn accepts_trailers(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("trailers")))
 }
 
 fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {

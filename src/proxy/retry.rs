@@ -22,13 +22,31 @@ pub enum Failure {
     Connect,
     /// The connection broke before any response byte arrived.
     NoResponse,
+    /// An HTTP/2 instance refused the stream unprocessed (`REFUSED_STREAM`,
+    /// or a stream above the last one its GOAWAY accepted, RFC 9113 §8.7).
+    Refused,
     /// Anything else (the instance may have acted on the request).
     Other,
+}
+
+/// True when an HTTP/2 instance said it did not process the request.
+pub fn refused(error: &(dyn StdError + 'static)) -> bool {
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(c) = cause {
+        if let Some(h2) = c.downcast_ref::<h2::Error>() {
+            return h2.reason() == Some(h2::Reason::REFUSED_STREAM) || (h2.is_go_away() && h2.is_remote());
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Classifies the error of a request sent on an open connection by walking
 /// its causes. (A failed connect is [`Failure::Connect`] without asking.)
 pub fn classify(error: &(dyn StdError + 'static)) -> Failure {
+    if refused(error) {
+        return Failure::Refused;
+    }
     let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(c) = cause {
         if let Some(h) = c.downcast_ref::<hyper::Error>() {
@@ -51,7 +69,7 @@ pub fn classify(error: &(dyn StdError + 'static)) -> Failure {
 pub fn may_retry(failure: Failure, method: &Method, replayable: bool) -> bool {
     replayable
         && match failure {
-            Failure::Connect => true,
+            Failure::Connect | Failure::Refused => true,
             Failure::NoResponse => idempotent(method),
             Failure::Other => false,
         }

@@ -68,6 +68,14 @@ pub enum Proto {
     Http,
     /// HTTP/1.1 over TLS, verified as `[upstream_tls]` says.
     Https,
+    /// HTTP/2 over TCP, with prior knowledge.
+    H2c,
+    /// HTTP/2 over TLS, agreed by ALPN.
+    H2,
+    /// gRPC: HTTP/2 over TCP, and gRPC errors for gRPC clients.
+    Grpc,
+    /// gRPC over TLS.
+    Grpcs,
 }
 
 impl Proto {
@@ -76,19 +84,36 @@ impl Proto {
         match self {
             Proto::Http => "http",
             Proto::Https => "https",
+            Proto::H2c => "h2c",
+            Proto::H2 => "h2",
+            Proto::Grpc => "grpc",
+            Proto::Grpcs => "grpcs",
         }
+    }
+
+    /// True over TLS.
+    pub fn secure(self) -> bool {
+        matches!(self, Proto::Https | Proto::H2 | Proto::Grpcs)
+    }
+
+    /// True over HTTP/2: connections are shared by many requests.
+    pub fn multiplexed(self) -> bool {
+        !matches!(self, Proto::Http | Proto::Https)
+    }
+
+    /// True for gRPC instances.
+    pub fn grpc(self) -> bool {
+        matches!(self, Proto::Grpc | Proto::Grpcs)
     }
 }
 
 impl std::str::FromStr for Proto {
     type Err = String;
     fn from_str(value: &str) -> Result<Self, String> {
-        match value {
-            "http" => Ok(Proto::Http),
-            "https" => Ok(Proto::Https),
-            "h2c" | "h2" | "grpc" | "grpcs" => Err(format!("proto {value:?} is not supported yet (http or https)")),
-            _ => Err(format!("expected http or https, got {value:?}")),
-        }
+        const ALL: [Proto; 6] = [Proto::Http, Proto::Https, Proto::H2c, Proto::H2, Proto::Grpc, Proto::Grpcs];
+        ALL.into_iter()
+            .find(|p| p.as_str() == value)
+            .ok_or_else(|| format!("expected http, https, h2c, h2, grpc or grpcs, got {value:?}"))
     }
 }
 

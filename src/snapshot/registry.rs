@@ -12,14 +12,14 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use crate::canary::health::CanaryHealth;
-use crate::upstream::{Idle, InstanceState, RetryBudget};
+use crate::upstream::{Connections, InstanceState, RetryBudget};
 
 /// Keys are ours (Consul names), not an attacker's, and a rebuild at ten
 /// thousand services hashes tens of thousands of them: a fast hasher.
 type Map<T> = HashMap<String, T, foldhash::fast::RandomState>;
 
 /// An instance's counters and its idle connections.
-pub type InstanceEntry = (Arc<InstanceState>, Arc<Idle>);
+pub type InstanceEntry = (Arc<InstanceState>, Arc<Connections>);
 
 /// An instance of the previous registry that this one did not take.
 #[derive(Debug)]

@@ -6,6 +6,7 @@
 //! a 400 without ever reaching an instance. A larger body streams on, its
 //! buffered head first. A route's size limit is enforced on both, and so is
 //! `body_idle_timeout`: a body that stops arriving ends the exchange (408).
+//! Trailers the client sends after its body go upstream with it.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -45,6 +46,8 @@ pub struct TooLarge;
 pub enum Outbound {
     /// Read whole: replayable.
     Full(Option<Bytes>),
+    /// Read whole, with trailers after the data (gRPC clients may send them).
+    WithTrailers(Box<(Option<Bytes>, Option<HeaderMap>)>),
     /// Too big to keep: the buffered head, then the rest as it arrives.
     Stream(Streaming),
 }
@@ -104,15 +107,15 @@ impl Outbound {
             return Ok(Outbound::Full(None));
         }
         let mut head = BytesMut::new();
+        let mut trailers = None;
         let read = async {
             while head.len() <= buffer {
                 match next_frame(&mut body, limits.idle).await? {
                     None => return Ok(true),
-                    Some(Ok(frame)) => {
-                        if let Some(data) = frame.data_ref() {
-                            head.extend_from_slice(data);
-                        }
-                    }
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) => head.extend_from_slice(&data),
+                        Err(frame) => trailers = frame.into_trailers().ok(),
+                    },
                     Some(Err(e)) => return Err(BodyError::Malformed(e.to_string())),
                 }
                 if head.len() as u64 > limit {
@@ -124,7 +127,10 @@ impl Outbound {
         let complete = tokio::time::timeout(limits.total, read).await.map_err(|_| BodyError::Timeout)??;
         let head = (!head.is_empty()).then(|| head.freeze());
         if complete {
-            return Ok(Outbound::Full(head));
+            return Ok(match trailers {
+                None => Outbound::Full(head),
+                Some(trailers) => Outbound::WithTrailers(Box::new((head, Some(trailers)))),
+            });
         }
         let allowance = limit - head.as_ref().map_or(0, |h| h.len() as u64);
         let (fault, idle) = (Arc::default(), IdleTimer::new(limits.idle));
@@ -135,6 +141,7 @@ impl Outbound {
     pub fn replay(&self) -> Option<Outbound> {
         match self {
             Outbound::Full(bytes) => Some(Outbound::Full(bytes.clone())),
+            Outbound::WithTrailers(whole) => Some(Outbound::WithTrailers(whole.clone())),
             Outbound::Stream(_) => None,
         }
     }
@@ -143,7 +150,7 @@ impl Outbound {
     pub fn fault_flag(&self) -> Option<FaultFlag> {
         match self {
             Outbound::Stream(s) => Some(FaultFlag(Arc::clone(&s.fault))),
-            Outbound::Full(_) => None,
+            Outbound::Full(_) | Outbound::WithTrailers(_) => None,
         }
     }
 }
@@ -171,6 +178,11 @@ impl Body for Outbound {
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
             Outbound::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Outbound::WithTrailers(whole) => {
+                let (data, trailers) = &mut **whole;
+                let frame = data.take().map(Frame::data).or_else(|| trailers.take().map(Frame::trailers));
+                Poll::Ready(frame.map(Ok))
+            }
             Outbound::Stream(s) => s.poll_next(cx),
         }
     }
@@ -183,6 +195,7 @@ impl Body for Outbound {
         match self {
             Outbound::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Outbound::Full(None) => SizeHint::with_exact(0),
+            Outbound::WithTrailers(whole) => SizeHint::with_exact(whole.0.as_ref().map_or(0, |b| b.len() as u64)),
             Outbound::Stream(s) => {
                 let rest = s.body.size_hint();
                 let head = s.head.as_ref().map_or(0, |h| h.len() as u64);

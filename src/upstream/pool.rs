@@ -10,12 +10,12 @@
 //! which the connection goes back to its instance's idle queue. A proxied
 //! request so costs no extra task, channel or wake-up of another thread.
 //!
-//! Idle connections wait in a lock-free queue on the instance's
+//! Idle HTTP/1.1 connections wait in a lock-free queue on the instance's
 //! [`Endpoint`](super::Endpoint), one per proxy thread, so they follow the
 //! instance across snapshot swaps and close when it leaves, and each thread
 //! reuses the connections its own runtime drives. Nothing polls an
 //! idle connection: one the instance closed is noticed when it is taken (it
-//! is then dropped and the next one tried) or by the periodic sweep ([`Idle::sweep`]).
+//! is then dropped and the next one tried) or by the periodic sweep ([`Connections::sweep`]).
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -34,6 +34,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::idle::{IdleTimer, Stalled};
+use super::multiplex::Lanes;
 use super::outbound::Outbound;
 use super::stream::{Stream, UpstreamTls};
 
@@ -72,8 +73,24 @@ pub enum ConnectError {
     Io(#[from] std::io::Error),
     #[error("TLS handshake: {0}")]
     Tls(std::io::Error),
-    #[error("HTTP/1.1 handshake: {0}")]
+    #[error("HTTP handshake: {0}")]
     Handshake(#[from] hyper::Error),
+    #[error("the instance does not speak HTTP/2: its first answer was not HTTP/2 SETTINGS (is the route's portico.proto right?)")]
+    NotHttp2,
+    /// The attempt another request was waiting on failed this way.
+    #[error("{0}")]
+    Shared(std::sync::Arc<ConnectError>),
+}
+
+impl ConnectError {
+    /// True when the instance did not answer in time (a 504, not a 502).
+    pub fn timed_out(&self) -> bool {
+        match self {
+            ConnectError::TimedOut(_) => true,
+            ConnectError::Shared(inner) => inner.timed_out(),
+            _ => false,
+        }
+    }
 }
 
 /// Why a request got no response head.
@@ -86,6 +103,25 @@ pub enum SendError {
     Failed(hyper::Error),
 }
 
+/// Opens the byte stream to `authority` within `timeout`: TCP, then TLS
+/// when `tls` is set, offering HTTP/2 or HTTP/1.1 by ALPN as `http2` says.
+pub(super) async fn open_stream(
+    authority: &Authority,
+    tls: Option<&UpstreamTls>,
+    timeout: Duration,
+    http2: bool,
+) -> Result<Stream, ConnectError> {
+    let opened = async {
+        let tcp = TcpStream::connect(authority.as_str()).await.map_err(ConnectError::Io)?;
+        tcp.set_nodelay(true)?;
+        match tls {
+            Some(tls) => tls.handshake(tcp, authority, http2).await.map_err(ConnectError::Tls),
+            None => Ok(Stream::Plain(tcp)),
+        }
+    };
+    tokio::time::timeout(timeout, opened).await.map_err(|_| ConnectError::TimedOut(timeout))?
+}
+
 /// Opens a connection to `authority` within `timeout`; a response body on
 /// it that stalls for `body_idle` ends with an error.
 pub async fn connect(
@@ -94,15 +130,7 @@ pub async fn connect(
     timeout: Duration,
     body_idle: Duration,
 ) -> Result<Box<Connection>, ConnectError> {
-    let opened = async {
-        let tcp = TcpStream::connect(authority.as_str()).await.map_err(ConnectError::Io)?;
-        tcp.set_nodelay(true)?;
-        match tls {
-            Some(tls) => tls.handshake(tcp, authority).await.map_err(ConnectError::Tls),
-            None => Ok(Stream::Plain(tcp)),
-        }
-    };
-    let stream = tokio::time::timeout(timeout, opened).await.map_err(|_| ConnectError::TimedOut(timeout))??;
+    let stream = open_stream(authority, tls, timeout, false).await?;
     let (sender, driver) = http1::Builder::new().handshake(TokioIo::new(stream)).await?;
     Ok(Box::new(Connection {
         sender,
@@ -232,10 +260,15 @@ fn drive(driver: &mut Option<Driver>, cx: &mut Context<'_>) -> bool {
 /// Idle queues per instance: one per proxy thread ([`set_thread_slot`]),
 /// so a thread takes back the connections it used, registered with its own
 /// runtime, and threads do not share a queue or a counter.
-const SLOTS: usize = 32;
+pub(super) const SLOTS: usize = 32;
 
 thread_local! {
     static SLOT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// This thread's slot in per-instance, per-thread structures.
+pub(super) fn thread_slot() -> usize {
+    SLOT.with(|s| s.get())
 }
 
 /// Makes this thread use idle queue `slot` (threads beyond `SLOTS` share).
@@ -244,12 +277,15 @@ pub fn set_thread_slot(slot: usize) {
     SLOT.with(|s| s.set(slot % SLOTS));
 }
 
-/// The idle connections of one instance.
-pub struct Idle {
+/// The connections of one instance: idle HTTP/1.1 ones, and the HTTP/2
+/// ones requests share ([`Lanes`]).
+pub struct Connections {
     /// Allocated when the first connection is left here, each queue when
     /// its thread first leaves one: an instance that never carried traffic
     /// costs one pointer.
     slots: OnceLock<Box<Slots>>,
+    /// HTTP/2 connections, for the routes that speak it.
+    pub multiplexed: Lanes,
 }
 
 type Slots = [OnceLock<Box<Slot>>; SLOTS];
@@ -260,20 +296,20 @@ struct Slot {
     len: AtomicUsize,
 }
 
-impl Default for Idle {
+impl Default for Connections {
     fn default() -> Self {
-        Idle { slots: OnceLock::new() }
+        Connections { slots: OnceLock::new(), multiplexed: Lanes::default() }
     }
 }
 
-impl std::fmt::Debug for Idle {
+impl std::fmt::Debug for Connections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Idle").field("len", &self.len()).finish()
+        f.debug_struct("Connections").field("len", &self.len()).finish()
     }
 }
 
-impl Idle {
-    /// Connections waiting, over all threads.
+impl Connections {
+    /// Idle HTTP/1.1 connections waiting, over all threads.
     pub fn len(&self) -> usize {
         self.queues().map(|s| s.len.load(Ordering::Relaxed)).sum()
     }
@@ -287,7 +323,7 @@ impl Idle {
     /// this thread's queue, if any; the closed, stale or misdirected ones met
     /// on the way are dropped.
     pub fn take(&self, authority: &Authority, secure: bool, max_age: Duration) -> Option<Box<Connection>> {
-        let slot = self.slots.get()?[SLOT.with(|s| s.get())].get()?;
+        let slot = self.slots.get()?[thread_slot()].get()?;
         while let Some(mut conn) = slot.pop() {
             if &conn.authority == authority && conn.secure == secure && conn.fresh(max_age) {
                 return Some(conn);
@@ -300,7 +336,7 @@ impl Idle {
     /// cleanly and there is room; otherwise it is closed.
     pub fn put(&self, mut conn: Box<Connection>) {
         let slots = self.slots.get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
-        let slot = slots[SLOT.with(|s| s.get())].get_or_init(Box::default);
+        let slot = slots[thread_slot()].get_or_init(Box::default);
         if slot.len.load(Ordering::Relaxed) >= MAX_IDLE_PER_INSTANCE || !conn.reusable() {
             return;
         }
@@ -315,6 +351,7 @@ impl Idle {
 
     /// Closes the connections idle for `max_age` or closed by the instance.
     pub fn sweep(&self, max_age: Duration) {
+        self.multiplexed.sweep(max_age);
         for slot in self.queues() {
             for _ in 0..slot.len.load(Ordering::Relaxed) {
                 let Some(mut conn) = slot.pop() else { break };

@@ -27,7 +27,10 @@ pub enum Stream {
 /// not their address.
 #[derive(Clone)]
 pub struct UpstreamTls {
-    connector: TlsConnector,
+    /// Offers HTTP/1.1 by ALPN.
+    http1: TlsConnector,
+    /// Offers HTTP/2 by ALPN (`portico.proto=h2|grpcs`).
+    http2: TlsConnector,
     server_name: Option<ServerName<'static>>,
 }
 
@@ -40,20 +43,23 @@ impl std::fmt::Debug for UpstreamTls {
 impl UpstreamTls {
     /// From the settings; a file that cannot be read is an error naming it.
     pub fn new(settings: &crate::client_tls::ClientTls) -> Result<UpstreamTls, String> {
-        let config = crate::client_tls::client_config(settings, &[b"http/1.1"], "instances'")?;
+        let config = |alpn: &[u8]| crate::client_tls::client_config(settings, &[alpn], "instances'");
+        let (http1, http2) = (config(b"http/1.1")?, config(b"h2")?);
         let server_name = match &settings.server_name {
             Some(name) => Some(
                 ServerName::try_from(name.clone()).map_err(|e| format!("[upstream_tls] server_name {name:?}: {e}"))?,
             ),
             None => None,
         };
-        Ok(UpstreamTls { connector: TlsConnector::from(Arc::new(config)), server_name })
+        let (http1, http2) = (TlsConnector::from(Arc::new(http1)), TlsConnector::from(Arc::new(http2)));
+        Ok(UpstreamTls { http1, http2, server_name })
     }
 
     /// The TLS handshake over `tcp` with the instance at `authority`; the
     /// name checked is the configured one, else the address's host (a DNS
     /// name, or an IP address checked against the certificate's IP names).
-    pub async fn handshake(&self, tcp: TcpStream, authority: &Authority) -> io::Result<Stream> {
+    /// With `http2`, the instance must accept HTTP/2 by ALPN (or choose none).
+    pub async fn handshake(&self, tcp: TcpStream, authority: &Authority, http2: bool) -> io::Result<Stream> {
         let name = match &self.server_name {
             Some(name) => name.clone(),
             None => {
@@ -61,7 +67,14 @@ impl UpstreamTls {
                 ServerName::try_from(host.to_string()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
             }
         };
-        let tls = self.connector.connect(name, tcp).await?;
+        let connector = if http2 { &self.http2 } else { &self.http1 };
+        let tls = connector.connect(name, tcp).await?;
+        if let (true, Some(chosen)) = (http2, tls.get_ref().1.alpn_protocol()) {
+            if chosen != b"h2" {
+                let chosen = String::from_utf8_lossy(chosen);
+                return Err(io::Error::other(format!("the instance chose {chosen:?} by ALPN, not HTTP/2 (h2)")));
+            }
+        }
         Ok(Stream::Tls(Box::new(tls)))
     }
 }

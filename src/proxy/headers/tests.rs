@@ -17,10 +17,12 @@ fn hop_by_hop_headers_are_removed() {
         ("te", "trailers"),
         ("transfer-encoding", "chunked"),
         ("accept", "*/*"),
+        ("trailer", "x-checksum"),
     ]);
     strip_hop_by_hop(&mut h, false);
-    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!(h.len(), 2, "{h:?}");
     assert!(h.contains_key("accept"));
+    assert_eq!(h["trailer"], "x-checksum", "end to end: it names the trailers an HTTP/1.1 client gets");
 }
 
 #[test]

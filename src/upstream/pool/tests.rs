@@ -68,15 +68,15 @@ async fn fetch(conn: Box<Connection>, authority: &Authority) -> (String, Box<Con
 const AGE: Duration = Duration::from_secs(30);
 
 /// An idle queue holding one connection to `authority` after one exchange.
-async fn one_idle(authority: &Authority) -> Idle {
-    let idle = Idle::default();
+async fn one_idle(authority: &Authority) -> Connections {
+    let idle = Connections::default();
     let conn = connect(authority, None, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect");
     let (_, conn) = fetch(conn, authority).await;
     idle.put(conn);
     idle
 }
 
-async fn take_or_connect(idle: &Idle, authority: &Authority) -> Box<Connection> {
+async fn take_or_connect(idle: &Connections, authority: &Authority) -> Box<Connection> {
     match idle.take(authority, false, AGE) {
         Some(conn) => conn,
         None => connect(authority, None, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect"),
@@ -87,7 +87,7 @@ async fn take_or_connect(idle: &Idle, authority: &Authority) -> Box<Connection> 
 /// connections the instance accepted, and how many were idle after each.
 async fn one_after_another(close: bool, rounds: usize) -> (usize, Vec<usize>) {
     let (authority, accepted) = instance(close).await;
-    let idle = Idle::default();
+    let idle = Connections::default();
     let mut idle_after = Vec::new();
     for _ in 0..rounds {
         let conn = take_or_connect(&idle, &authority).await;
@@ -117,7 +117,7 @@ async fn a_connection_the_instance_closes_is_not_kept() {
 async fn a_connection_is_only_taken_for_its_own_address() {
     let (a, _) = instance(false).await;
     let (b, _) = instance(false).await;
-    let idle = Idle::default();
+    let idle = Connections::default();
     let (_, conn) =
         fetch(connect(&a, None, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect"), &a).await;
     idle.put(conn);

@@ -5,6 +5,7 @@
 //! - [`catalog`]: thousands of instances written into that agent's catalog in seconds;
 //! - [`backend`]: small in-process HTTP services that say who answered;
 //! - [`fake_consul`]: a scripted Consul, only for faults a real agent cannot be made to show;
+//! - [`grpc`]: a real gRPC server and client (tonic) for the test `Echo` service;
 //! - [`node`]: a Node.js `http` server as an origin nobody here wrote;
 //! - [`ports`]: free loopback ports that no other test in this process gets.
 //!
@@ -14,6 +15,7 @@ pub mod backend;
 pub mod catalog;
 pub mod consul;
 pub mod fake_consul;
+pub mod grpc;
 pub mod node;
 pub mod ports;
 

@@ -35,6 +35,24 @@ impl NodeOrigin {
         .await
     }
 
+    /// An HTTP/2 origin (Node's `http2`): with prior knowledge (h2c) when
+    /// `tls` is `None`, else over TLS with this certificate and key (ALPN
+    /// `h2` only). The handler may read `sessions`, the connections accepted so far.
+    pub async fn http2(tls: Option<(&Path, &Path)>, handler: &str) -> Option<NodeOrigin> {
+        let read = |p: &Path| format!("fs.readFileSync({:?})", p.display().to_string());
+        let server = match tls {
+            Some((cert, key)) => {
+                format!("createSecureServer({{ cert: {}, key: {} }}, {handler})", read(cert), read(key))
+            }
+            None => format!("createServer({{}}, {handler})"),
+        };
+        NodeOrigin::script(&format!(
+            "const fs = require('fs'); let sessions = 0; const s = require('http2').{server}; \
+             s.on('session', () => sessions++);"
+        ))
+        .await
+    }
+
     /// Runs `setup`, which defines a server `s`, and listens on a free loopback port.
     async fn script(setup: &str) -> Option<NodeOrigin> {
         let server = format!("{setup} s.listen(0, '127.0.0.1', () => console.log(s.address().port));");
