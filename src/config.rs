@@ -141,6 +141,8 @@ pub struct Config {
     pub edge: EdgeSettings,
     /// How HTTPS instances are trusted (`[upstream_tls]`).
     pub upstream_tls: crate::client_tls::ClientTls,
+    /// Named settings for the routes that ask (`[upstream_tls.profiles.NAME]`).
+    pub upstream_tls_profiles: std::collections::BTreeMap<String, crate::client_tls::ClientTls>,
 }
 
 impl Config {
@@ -157,6 +159,7 @@ impl Config {
     pub fn merge(cli: Cli, mut file: FileConfig) -> Result<Config, ConfigError> {
         let mut routes = file.routes()?;
         let upstream_tls = file.upstream_tls.settings()?;
+        let upstream_tls_profiles = file.upstream_tls.profiles()?;
         let edge = file.edge().merge(&cli)?;
         let (mut consul, consul_file) = file.consul.into_settings()?;
         merge_consul(&mut consul, &cli, consul_file)?;
@@ -176,6 +179,13 @@ impl Config {
             proxy.drain_delay = parse_duration("--drain-delay", delay)?;
         }
         let admin_token = cli.admin_token.or(file.admin_token).filter(|t| !t.is_empty());
+        for route in &routes {
+            if let Some(name) = route.options.upstream_tls.as_deref() {
+                if !upstream_tls_profiles.contains_key(name) {
+                    return Err(invalid("route upstream_tls", name, "no [upstream_tls.profiles] entry has that name"));
+                }
+            }
+        }
         Ok(Config {
             listen: parse_addr("--listen", &listen)?,
             admin_listen: parse_addr("--admin-listen", &admin)?,
@@ -185,6 +195,7 @@ impl Config {
             admin_token,
             edge,
             upstream_tls,
+            upstream_tls_profiles,
         })
     }
 }

@@ -21,6 +21,7 @@ pub mod retry;
 pub mod settings;
 pub mod steer;
 pub mod upgrade;
+mod upstream_request;
 pub mod validate;
 
 use std::sync::Arc;
@@ -35,7 +36,7 @@ use crate::routing::path::normalize;
 use crate::server::{Conn, Handler};
 use crate::snapshot::{Route, Shared};
 use crate::tls::Certificates;
-use crate::upstream::UpstreamTls;
+use crate::upstream::TlsProfiles;
 pub use body::{ProxyBody, UpstreamBody};
 pub use error::ProxyError;
 use exchange::Exchange;
@@ -104,8 +105,8 @@ impl Gateway {
         }
     }
 
-    /// Verifies HTTPS instances as `tls` says (`[upstream_tls]`).
-    pub fn with_upstream_tls(mut self, tls: UpstreamTls) -> Gateway {
+    /// Verifies TLS instances as `tls` says (`[upstream_tls]` and its profiles).
+    pub fn with_upstream_tls(mut self, tls: TlsProfiles) -> Gateway {
         self.upstreams = self.upstreams.with_tls(tls);
         self
     }
@@ -190,7 +191,7 @@ impl Gateway {
 
     /// Picks an instance and sends the request (retrying when safe).
     async fn forward(&self, request: Request<Incoming>, leg: Leg<'_>) -> Result<Response<ProxyBody>, ProxyError> {
-        let upstream_path = forward::upstream_path(leg.path, leg.route);
+        let upstream_path = upstream_request::upstream_path(leg.path, leg.route);
         let steering = self.steering(&request, &leg);
         self.upstreams.send(request, &upstream_path, leg, steering, &self.settings).await
     }

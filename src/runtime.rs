@@ -26,7 +26,7 @@ use crate::snapshot::builder::Builder;
 use crate::snapshot::{Shared, Snapshot};
 use crate::tls::Certificates;
 use crate::traffic::Traffic;
-use crate::upstream::UpstreamTls;
+use crate::upstream::TlsProfiles;
 
 /// The sockets Portico serves, bound by the caller (tests bind port 0).
 pub struct Listeners {
@@ -93,7 +93,8 @@ pub async fn run_with_reload(
     };
     let acceptor = certificates.as_ref().map(|c| c.acceptor()).transpose()?;
     let policies = Arc::new(policies(&config)?);
-    let upstream_tls = UpstreamTls::new(&config.upstream_tls).map_err(StartError::UpstreamTls)?;
+    let upstream_tls =
+        TlsProfiles::new(&config.upstream_tls, &config.upstream_tls_profiles).map_err(StartError::UpstreamTls)?;
     let control = ControlPlane::start(&config, stop.clone())?;
     tokio::spawn(Arc::clone(&policies.limiters).run_sweeper(config.edge.rate_limit.sweep_interval, stop.clone()));
     tokio::spawn(reload_on(reload, Arc::clone(&policies), certificates.clone(), stop.clone()));

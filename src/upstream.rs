@@ -13,7 +13,8 @@
 //! - [`lease`]: what a response body holds while it streams (a connection
 //!   or a stream);
 //! - [`outbound`]: the request body as sent upstream (buffered head, limits);
-//! - [`stream`]: plain TCP or TLS under a connection, for HTTPS instances;
+//! - [`stream`]: plain TCP or TLS under a connection, for HTTPS instances,
+//!   with the settings of [`tls_profiles`];
 //! - [`idle`]: the stall detector for bodies;
 //! - [`budget`]: how many retries a route can afford.
 
@@ -26,6 +27,7 @@ pub mod peer_limit;
 pub mod pool;
 pub mod state;
 pub mod stream;
+pub mod tls_profiles;
 
 use std::sync::Arc;
 
@@ -36,6 +38,7 @@ pub use lease::Lease;
 pub use pool::Connections;
 pub use state::{clock_ms, Ejection, InFlight, InstanceState};
 pub use stream::UpstreamTls;
+pub use tls_profiles::TlsProfiles;
 
 /// One instance, ready to receive requests.
 #[derive(Debug)]

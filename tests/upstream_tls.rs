@@ -122,3 +122,33 @@ async fn a_certificate_from_another_ca_is_a_502_whose_log_says_why() {
     let line = log.lines().find(|l| l.contains("cannot connect to instance")).unwrap_or_else(|| panic!("{log}"));
     assert!(line.contains("TLS handshake") && line.contains("UnknownIssuer"), "{line}");
 }
+
+#[tokio::test]
+async fn a_route_naming_a_tls_profile_trusts_that_profile_s_ca_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (shop_ca, billing_ca) = (Authority::new(dir.path(), "shop-ca"), Authority::new(dir.path(), "billing-ca"));
+    let (shop, billing) = (shop_ca.issue("shop", &["127.0.0.1"]), billing_ca.issue("billing", &["127.0.0.1"]));
+    let Some(shop_node) = NodeOrigin::or_skip(NodeOrigin::https(&shop.cert, &shop.key, None, HANDLER).await) else {
+        return;
+    };
+    let Some(billing_node) = NodeOrigin::https(&billing.cert, &billing.key, None, HANDLER).await else { return };
+    let consul = ConsulAgent::start().await;
+    consul.register(&ttl_service("secure", "tls-1", shop_node.port, HTTPS)).await;
+    let billing_tags = ["portico.route=/billing", "portico.proto=https", "portico.upstream-tls=billing"];
+    consul.register(&ttl_service("billing", "billing-1", billing_node.port, &billing_tags)).await;
+    let typo_tags = ["portico.route=/typo", "portico.proto=https", "portico.upstream-tls=biling"];
+    consul.register(&ttl_service("typo", "typo-1", billing_node.port, &typo_tags)).await;
+    let mut config = common::config(&consul.addr());
+    config.upstream_tls = ClientTls { ca_file: Some(shop_ca.cert.clone()), ..ClientTls::default() };
+    let billing_tls = ClientTls { ca_file: Some(billing_ca.cert.clone()), ..ClientTls::default() };
+    config.upstream_tls_profiles.insert("billing".to_string(), billing_tls);
+    let portico = Portico::start(config).await;
+    portico.wait_instances("/billing", &["billing-1"], Duration::from_secs(5)).await;
+    portico.wait_instances("/secure", &["tls-1"], Duration::from_secs(5)).await;
+    assert_eq!(portico.get("/secure").await.status(), 200, "the default CA");
+    assert_eq!(portico.get("/billing").await.status(), 200, "the billing profile's CA");
+    let routes = portico.routes().await;
+    let billing_route = routes["routes"].as_array().expect("routes").iter().find(|r| r["prefix"] == "/billing");
+    assert_eq!(billing_route.expect("billing route")["upstream_tls"], "billing");
+    assert_eq!(portico.get("/typo").await.status(), 502, "a profile nobody configured");
+}

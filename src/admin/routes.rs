@@ -81,6 +81,7 @@ fn route(route: &Route, rates: &HashMap<&str, f64>) -> Value {
         "strip_prefix": route.options.strip_prefix,
         "lb": lb,
         "proto": options.proto.as_str(),
+        "upstream_tls": options.upstream_tls.as_deref(),
         "max_body": route.options.max_body,
         "auth": route.options.auth.map(|a| a.as_str()),
         "rate_limit": route.options.rate.map(|r| json!({

@@ -39,7 +39,8 @@ pub struct FileConfig {
     pub upstream_tls: UpstreamTlsSection,
 }
 
-/// `[upstream_tls]`: how instances of `proto = "https"` routes are trusted.
+/// `[upstream_tls]`: how instances of TLS routes (`https`, `h2`, `grpcs`)
+/// are trusted; `[upstream_tls.profiles.NAME]` for the routes that name it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamTlsSection {
@@ -53,9 +54,26 @@ pub struct UpstreamTlsSection {
     pub server_name: Option<String>,
     /// `false` accepts any certificate (testing only).
     pub verify: Option<bool>,
+    /// Named settings for routes with `portico.upstream-tls=NAME`; each
+    /// stands alone (nothing is inherited from the section above).
+    #[serde(default)]
+    pub profiles: std::collections::BTreeMap<String, UpstreamTlsSection>,
 }
 
 impl UpstreamTlsSection {
+    /// The named profiles' settings, each checked like the main ones.
+    pub fn profiles(&self) -> Result<std::collections::BTreeMap<String, crate::client_tls::ClientTls>, ConfigError> {
+        let mut out = std::collections::BTreeMap::new();
+        for (name, section) in &self.profiles {
+            if !section.profiles.is_empty() {
+                return Err(invalid("upstream_tls profiles", name, "a profile cannot have profiles of its own"));
+            }
+            crate::routing::options::profile_name(name).map_err(|e| invalid("upstream_tls profiles", name, e))?;
+            out.insert(name.clone(), section.settings()?);
+        }
+        Ok(out)
+    }
+
     /// The settings, checked: a client certificate needs its key.
     pub fn settings(&self) -> Result<crate::client_tls::ClientTls, ConfigError> {
         if self.client_cert.is_some() != self.client_key.is_some() {
@@ -160,8 +178,10 @@ pub struct RouteSection {
     /// Response header rules, same syntax.
     #[serde(default)]
     pub response_headers: Vec<String>,
-    /// `http` (default) or `https`.
+    /// `http` (default), `https`, `h2c`, `h2`, `grpc` or `grpcs`.
     pub proto: Option<String>,
+    /// The `[upstream_tls.profiles.NAME]` its TLS instances are reached with.
+    pub upstream_tls: Option<String>,
     /// Canary share such as `5%`; the rest of `canary_*` as the tags say.
     pub canary: Option<String>,
     pub canary_tag: Option<String>,
@@ -212,6 +232,7 @@ impl RouteSection {
             ("route rate_burst", "rate-burst", self.rate_burst.map(|n| n.to_string())),
             ("route cache", "cache", self.cache.clone()),
             ("route proto", "proto", self.proto.clone()),
+            ("route upstream_tls", "upstream-tls", self.upstream_tls.clone()),
             ("route canary", "canary", self.canary.clone()),
             ("route canary_tag", "canary-tag", self.canary_tag.clone()),
             ("route canary_abort", "canary-abort", self.canary_abort.clone()),

@@ -291,6 +291,21 @@ fn upstream_tls_and_the_route_protocol_are_read_and_checked() {
     assert!(Config::merge(cli(&[]), half).expect_err("key missing").to_string().contains("client_key"));
     let grpc = FileConfig::parse("[[route]]\nprefix = \"/a\"\nservice = \"a\"\nproto = \"grpcs\"\n").expect("syntax");
     assert_eq!(Config::merge(cli(&[]), grpc).expect("valid").routes[0].options.proto.as_str(), "grpcs");
+    let profiled = FileConfig::parse(
+        "[upstream_tls.profiles.billing]\nca_file = \"/etc/billing-ca.pem\"\n\
+         [[route]]\nprefix = \"/b\"\nservice = \"b\"\nproto = \"h2\"\nupstream_tls = \"billing\"\n",
+    )
+    .expect("syntax");
+    let config = Config::merge(cli(&[]), profiled).expect("valid");
+    assert_eq!(
+        config.upstream_tls_profiles["billing"].ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/billing-ca.pem"))
+    );
+    assert_eq!(config.routes[0].options.upstream_tls.as_deref(), Some("billing"));
+    let unknown =
+        FileConfig::parse("[[route]]\nprefix = \"/b\"\nservice = \"b\"\nupstream_tls = \"billing\"\n").expect("syntax");
+    let err = Config::merge(cli(&[]), unknown).expect_err("no such profile").to_string();
+    assert!(err.contains("billing") && err.contains("profiles"), "{err}");
     let h3 = FileConfig::parse("[[route]]\nprefix = \"/a\"\nservice = \"a\"\nproto = \"h3\"\n").expect("syntax");
     let err = Config::merge(cli(&[]), h3).expect_err("unknown").to_string();
     assert!(err.contains("h2c") && err.contains("\"h3\""), "{err}");

@@ -1,17 +1,16 @@
-//! Sending a request to an instance over a pooled connection, and trying
-//! another instance when that is safe ([`super::retry`]).
+//! Sending a request to an instance over a pooled HTTP/1.1 connection or a
+//! stream of a shared HTTP/2 one, and trying another instance when that is
+//! safe ([`super::retry`]). The request's head is rewritten by
+//! [`super::upstream_request`].
 //!
 //! Response bodies stream; request bodies stream past their first 64 KiB
 //! ([`crate::upstream::outbound`]). The response body carries the instance's in-flight
 //! guard. Every attempt's outcome feeds passive outlier detection. Protocol
 //! switches (WebSocket) are handed to [`super::upgrade`].
 
-use std::borrow::Cow;
-
 use std::time::Duration;
 
-use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{header, HeaderValue, Request, Response, Uri, Version};
+use http::{header, Request, Response};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use tokio::time::Instant;
@@ -19,21 +18,20 @@ use tokio::time::Instant;
 use super::body::{ProxyBody, UpstreamBody};
 use super::error::ProxyError;
 use super::exchange::Exchange;
-use super::headers::{accepts_trailers, set_forwarded, strip_hop_by_hop, wants_upgrade};
+use super::headers::{accepts_trailers, strip_hop_by_hop, wants_upgrade};
 use super::retry::{classify, may_retry, refused, Failure};
 use super::steer::Steering;
 use super::upgrade;
+use super::upstream_request::{multiplexed_request, prepare, upstream_request, Http2Target};
 use super::{Leg, ProxySettings};
 use crate::log_throttle::LogThrottle;
 use crate::metrics::UpstreamErrorKind;
 use crate::routing::options::Proto;
-use crate::routing::path::PathError;
-use crate::server::Conn;
 use crate::snapshot::Route;
 use crate::upstream::multiplex::{Dial, StreamLease};
 use crate::upstream::outbound::{BodyLimits, Outbound};
 use crate::upstream::pool::{self, ConnectError, Connection, SendError};
-use crate::upstream::{clock_ms, BudgetPolicy, Endpoint, InFlight, Lease, UpstreamTls};
+use crate::upstream::{clock_ms, BudgetPolicy, Endpoint, InFlight, Lease, TlsProfiles, UpstreamTls};
 
 // One warning a second per kind of failure, with a count of those held back.
 static CONNECT_FAILED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
@@ -42,9 +40,9 @@ static EJECTED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
 
 /// Connections to instances ([`crate::upstream::pool`]) and the terms of the routes' retry budgets.
 pub struct Upstreams {
-    /// How HTTPS instances are reached (the runtime always sets it from
+    /// How TLS instances are reached (the runtime always sets it from
     /// `[upstream_tls]`; `None` only for a gateway built without it).
-    tls: Option<UpstreamTls>,
+    tls: Option<TlsProfiles>,
     connect_timeout: Duration,
     idle_timeout: Duration,
     body_idle: Duration,
@@ -58,6 +56,8 @@ struct Attempt<'a> {
     upgrading: bool,
     /// How the route's instances are spoken to.
     proto: Proto,
+    /// The route's `[upstream_tls.profiles.NAME]`, if it names one.
+    tls_profile: Option<&'a str>,
     /// The client accepts trailers (`TE: trailers`), which HTTP/2 instances are told.
     trailers: bool,
     /// The client's gRPC deadline, if it set one.
@@ -76,7 +76,7 @@ const RESENDS: usize = 2;
 
 impl Upstreams {
     /// HTTPS instances are verified as `tls` says.
-    pub fn with_tls(mut self, tls: UpstreamTls) -> Upstreams {
+    pub fn with_tls(mut self, tls: TlsProfiles) -> Upstreams {
         self.tls = Some(tls);
         self
     }
@@ -124,7 +124,8 @@ impl Upstreams {
         let fault = body.fault_flag();
         route.retry_budget.deposit(&self.budget);
         let proto = route.options.proto;
-        let attempt = Attempt { head: &head, settings, upgrading, proto, trailers, deadline };
+        let tls_profile = route.options.upstream_tls.as_deref();
+        let attempt = Attempt { head: &head, settings, upgrading, proto, tls_profile, trailers, deadline };
         let mut tried: Vec<usize> = Vec::new();
         let mut last_error = None;
         loop {
@@ -205,15 +206,16 @@ impl Upstreams {
     /// new connection to the same instance. That is not a retry: the instance
     /// never saw the request, and the retry budget is not spent.
     async fn exchange(&self, attempt: &Attempt<'_>, endpoint: &Endpoint, body: Outbound) -> Result<Answer, Failed> {
-        let secure = attempt.proto.secure();
+        let tls = self.tls_for(attempt, endpoint)?;
         if attempt.upgrading {
             let request = upstream_request(attempt.head, endpoint, body);
-            let mut sender = self.connect(endpoint, secure).await?.detach_for_upgrade();
+            let mut sender = self.connect(endpoint, tls).await?.detach_for_upgrade();
             let response = sender.send_request(request).await.map_err(|e| failed(endpoint, &e))?;
             return Ok((response, None));
         }
-        let Some(idle) = endpoint.connections.take(&endpoint.authority, secure, self.idle_timeout) else {
-            return self.send_new(endpoint, secure, upstream_request(attempt.head, endpoint, body)).await;
+        let Some(idle) = endpoint.connections.take(&endpoint.authority, tls.map(UpstreamTls::id), self.idle_timeout)
+        else {
+            return self.send_new(endpoint, tls, upstream_request(attempt.head, endpoint, body)).await;
         };
         let again = body.replay();
         let request = match idle.send(upstream_request(attempt.head, endpoint, body)).await {
@@ -227,7 +229,7 @@ impl Upstreams {
                 _ => return Err(failed(endpoint, &e)),
             },
         };
-        self.send_new(endpoint, secure, request).await
+        self.send_new(endpoint, tls, request).await
     }
 
     /// Sends on a stream of a shared HTTP/2 connection. A request the
@@ -246,10 +248,11 @@ impl Upstreams {
             return Err((ProxyError::Upstream { instance: endpoint.id.clone(), detail }, Some(Failure::Other)));
         }
         let mut again = body.replay();
-        let mut request = multiplexed_request(attempt, endpoint, body);
+        let to = Http2Target { endpoint, secure: attempt.proto.secure(), trailers: attempt.trailers };
+        let mut request = multiplexed_request(attempt.head, to, body);
         let mut resends = 0;
         loop {
-            let mut stream = self.lease(endpoint, attempt.proto).await?;
+            let mut stream = self.lease(attempt, endpoint).await?;
             let error = match stream.send(request).await {
                 Ok(response) => return Ok((response, Some(Lease::Http2(stream)))),
                 Err(SendError::NotSent(back, e)) => {
@@ -259,7 +262,7 @@ impl Upstreams {
                 Err(SendError::Failed(e)) => match again.take() {
                     Some(body) if refused(&e) => {
                         again = body.replay();
-                        request = multiplexed_request(attempt, endpoint, body);
+                        request = multiplexed_request(attempt.head, to, body);
                         e
                     }
                     _ => return Err(failed(endpoint, &e)),
@@ -277,36 +280,49 @@ impl Upstreams {
     /// A stream to `endpoint` on a shared HTTP/2 connection. A gRPC stream
     /// may rightly stay quiet for long (a subscription): it is not cut for
     /// idling, and the connection's pings tell a live instance from a dead one.
-    async fn lease(&self, endpoint: &Endpoint, proto: Proto) -> Result<StreamLease, Failed> {
-        let tls = self.tls_for(endpoint, proto.secure())?;
-        let body_idle = if proto.grpc() { Duration::ZERO } else { self.body_idle };
+    async fn lease(&self, attempt: &Attempt<'_>, endpoint: &Endpoint) -> Result<StreamLease, Failed> {
+        let tls = self.tls_for(attempt, endpoint)?;
+        let body_idle = if attempt.proto.grpc() { Duration::ZERO } else { self.body_idle };
         let dial = Dial { tls, connect_timeout: self.connect_timeout, body_idle };
         endpoint.connections.multiplexed.lease(&endpoint.authority, dial).await.map_err(|e| connect_failed(endpoint, e))
     }
 
     /// Sends `request` on a new connection to `endpoint`.
-    async fn send_new(&self, endpoint: &Endpoint, secure: bool, request: Request<Outbound>) -> Result<Answer, Failed> {
-        match self.connect(endpoint, secure).await?.send(request).await {
+    async fn send_new(
+        &self,
+        endpoint: &Endpoint,
+        tls: Option<&UpstreamTls>,
+        request: Request<Outbound>,
+    ) -> Result<Answer, Failed> {
+        match self.connect(endpoint, tls).await?.send(request).await {
             Ok((response, conn)) => Ok((response, Some(Lease::Http1(conn)))),
             Err(SendError::NotSent(_, e) | SendError::Failed(e)) => Err(failed(endpoint, &e)),
         }
     }
 
-    async fn connect(&self, endpoint: &Endpoint, secure: bool) -> Result<Box<Connection>, Failed> {
-        let tls = self.tls_for(endpoint, secure)?;
+    async fn connect(&self, endpoint: &Endpoint, tls: Option<&UpstreamTls>) -> Result<Box<Connection>, Failed> {
         pool::connect(&endpoint.authority, tls, self.connect_timeout, self.body_idle)
             .await
             .map_err(|e| connect_failed(endpoint, e))
     }
 
-    /// The TLS settings for a secure route's instances.
-    fn tls_for(&self, endpoint: &Endpoint, secure: bool) -> Result<Option<&UpstreamTls>, Failed> {
-        match (secure, &self.tls) {
-            (false, _) => Ok(None),
-            (true, Some(tls)) => Ok(Some(tls)),
-            (true, None) => {
-                let detail = "no TLS settings for HTTPS instances ([upstream_tls])".to_string();
-                Err((ProxyError::Upstream { instance: endpoint.id.clone(), detail }, Some(Failure::Connect)))
+    /// The TLS settings for the instances of a TLS route (`None` for a
+    /// plain one). A profile nobody configured is a 502 that names it.
+    fn tls_for(&self, attempt: &Attempt<'_>, endpoint: &Endpoint) -> Result<Option<&UpstreamTls>, Failed> {
+        if !attempt.proto.secure() {
+            return Ok(None);
+        }
+        match self.tls.as_ref().and_then(|profiles| profiles.get(attempt.tls_profile)) {
+            Some(tls) => Ok(Some(tls)),
+            None => {
+                let detail = match attempt.tls_profile {
+                    Some(name) => format!("the route names [upstream_tls.profiles.{name}], which is not configured"),
+                    None => "no TLS settings for TLS instances ([upstream_tls])".to_string(),
+                };
+                if let Some(suppressed) = CONNECT_FAILED.admit() {
+                    tracing::warn!(instance = %endpoint.id, %detail, suppressed, "cannot connect to instance");
+                }
+                Err((ProxyError::Upstream { instance: endpoint.id.clone(), detail }, Some(Failure::Other)))
             }
         }
     }
@@ -374,91 +390,4 @@ fn finish(
     strip_hop_by_hop(&mut parts.headers, false);
     let exchange = exchange.hand_over();
     Response::from_parts(parts, ProxyBody::Streamed(UpstreamBody::new(body, conn, in_flight, exchange)))
-}
-
-/// The request for one attempt: the prepared head aimed at `endpoint`.
-fn upstream_request(head: &http::request::Parts, endpoint: &Endpoint, body: Outbound) -> Request<Outbound> {
-    let mut request = Request::new(body);
-    *request.method_mut() = head.method.clone();
-    *request.uri_mut() = origin_form(&head.uri);
-    *request.version_mut() = Version::HTTP_11;
-    *request.headers_mut() = head.headers.clone();
-    if !request.headers().contains_key(header::HOST) {
-        if let Ok(host) = HeaderValue::from_str(endpoint.authority.as_str()) {
-            request.headers_mut().insert(header::HOST, host);
-        }
-    }
-    request
-}
-
-/// The request for one attempt over HTTP/2: the target in absolute form
-/// (`:scheme`, `:authority` from the client's `Host`, `:path`), and
-/// `TE: trailers` when the client accepts them (gRPC servers require it).
-fn multiplexed_request(attempt: &Attempt<'_>, endpoint: &Endpoint, body: Outbound) -> Request<Outbound> {
-    let head = attempt.head;
-    let mut request = Request::new(body);
-    *request.method_mut() = head.method.clone();
-    *request.version_mut() = Version::HTTP_2;
-    let mut headers = head.headers.clone();
-    let authority = headers
-        .remove(header::HOST)
-        .and_then(|host| Authority::try_from(host.as_bytes()).ok())
-        .unwrap_or_else(|| endpoint.authority.clone());
-    if attempt.trailers {
-        headers.insert(header::TE, HeaderValue::from_static("trailers"));
-    }
-    *request.headers_mut() = headers;
-    let scheme = if attempt.proto.secure() { Scheme::HTTPS } else { Scheme::HTTP };
-    let path = head.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
-    let uri = Uri::builder().scheme(scheme).authority(authority).path_and_query(path).build();
-    *request.uri_mut() = uri.unwrap_or_else(|_| origin_form(&head.uri));
-    request
-}
-
-/// Rewrites the request head for the instances: path, headers.
-fn prepare(head: &mut http::request::Parts, path: &str, conn: &Conn) -> Result<(), ProxyError> {
-    let host =
-        head.headers.get(header::HOST).cloned().or_else(|| head.uri.authority().and_then(|a| a.as_str().parse().ok()));
-    let upgrading = wants_upgrade(&head.headers);
-    strip_hop_by_hop(&mut head.headers, upgrading);
-    // The client's `100-continue` was answered when its body was read (the
-    // server sends `100` on the first read), so the instance must not wait for
-    // a second go-ahead that nobody will send.
-    if head.headers.contains_key(header::EXPECT) {
-        head.headers.remove(header::EXPECT);
-    }
-    let proto = if conn.tls { "https" } else { "http" };
-    set_forwarded(&mut head.headers, conn.client.ip(), proto, host.as_ref());
-    if let Some(host) = host {
-        head.headers.insert(header::HOST, host);
-    }
-    if head.uri.path() != path {
-        let joined = match head.uri.query() {
-            Some(q) => format!("{path}?{q}"),
-            None => path.to_string(),
-        };
-        let pq = PathAndQuery::try_from(joined).map_err(|_| ProxyError::BadPath(PathError::BadEscape))?;
-        let mut parts = std::mem::take(&mut head.uri).into_parts();
-        parts.path_and_query = Some(pq);
-        head.uri = Uri::from_parts(parts).map_err(|_| ProxyError::BadPath(PathError::BadEscape))?;
-    }
-    Ok(())
-}
-
-/// The request target as an HTTP/1.1 origin server expects it: path and query.
-fn origin_form(original: &Uri) -> Uri {
-    let pq = original.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
-    Uri::from(pq)
-}
-
-/// The path the instance sees: normalized, without the prefix if the route strips it.
-pub fn upstream_path<'a>(path: &'a str, route: &Route) -> Cow<'a, str> {
-    if !route.options.strip_prefix || &*route.prefix == "/" {
-        return Cow::Borrowed(path);
-    }
-    match path.strip_prefix(&*route.prefix) {
-        Some("") | None => Cow::Borrowed("/"),
-        Some(rest) if rest.starts_with('/') => Cow::Borrowed(rest),
-        Some(rest) => Cow::Owned(format!("/{rest}")),
-    }
 }

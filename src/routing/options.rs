@@ -31,6 +31,9 @@ pub struct RouteOptions {
     pub allow_encoded: EncodedChars,
     /// How instances are spoken to.
     pub proto: Proto,
+    /// The `[upstream_tls.profiles.NAME]` TLS instances are reached with
+    /// (`[upstream_tls]` when `None`).
+    pub upstream_tls: Option<Box<str>>,
     /// Conditions on method and headers; a request failing them falls through.
     pub matchers: Matchers,
     /// Header rules applied to the request before it is forwarded.
@@ -226,6 +229,7 @@ impl OptionsBuilder {
             "allow-encoded" => o.allow_encoded = EncodedChars::union(o.allow_encoded, EncodedChars::parse(value)?),
             "match" => o.matchers.add(value)?,
             "proto" => o.proto = value.parse()?,
+            "upstream-tls" => o.upstream_tls = Some(profile_name(value)?.into()),
             "request-header" => o.request_headers.add(value)?,
             "response-header" => o.response_headers.add(value)?,
             "canary" => o.canary_mut().share = Some(Share::parse(value)?),
@@ -251,6 +255,15 @@ impl OptionsBuilder {
 
 /// Options that may be given more than once (tags and TOML lists).
 pub const REPEATABLE: [&str; 4] = ["allow-encoded", "match", "request-header", "response-header"];
+
+/// A TLS profile's name: letters, digits, `-` and `_`.
+pub fn profile_name(value: &str) -> Result<&str, String> {
+    let valid = !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    match valid {
+        true => Ok(value),
+        false => Err(format!("a TLS profile name is letters, digits, - and _, got {value:?}")),
+    }
+}
 
 fn canary_tag(value: &str) -> Result<Box<str>, String> {
     match value.trim() {

@@ -51,7 +51,8 @@ const MAX_HEADER_LIST: u32 = 256 * 1024;
 pub struct Multiplexed {
     sender: http2::SendRequest<Outbound>,
     authority: Authority,
-    secure: bool,
+    /// The TLS settings it was made with (`None`: plain).
+    tls: Option<u32>,
     /// Streams in flight.
     streams: AtomicU32,
     limit: Arc<PeerLimit>,
@@ -67,10 +68,10 @@ impl Multiplexed {
         self.limit.get().map_or(STREAMS_PER_CONNECTION, |peer| peer.min(STREAMS_PER_CONNECTION))
     }
 
-    fn takes_streams_for(&self, authority: &Authority, secure: bool) -> bool {
+    fn takes_streams_for(&self, authority: &Authority, tls: Option<u32>) -> bool {
         !self.draining.load(Ordering::Relaxed)
             && !self.sender.is_closed()
-            && self.secure == secure
+            && self.tls == tls
             && &self.authority == authority
     }
 
@@ -188,21 +189,21 @@ impl Lanes {
     /// room, or on a new one. Requests that wait while a connection is being
     /// opened share its outcome: a failure to connect fails them at once.
     pub async fn lease(&self, authority: &Authority, dial: Dial<'_>) -> Result<StreamLease, ConnectError> {
-        let (lane, secure) = (self.lane(), dial.tls.is_some());
+        let (lane, tls) = (self.lane(), dial.tls.map(UpstreamTls::id));
         let lease = |conn| StreamLease { conn, body_idle: IdleTimer::new(dial.body_idle) };
-        if let Some(conn) = lane.reserve(authority, secure, false) {
+        if let Some(conn) = lane.reserve(authority, tls, false) {
             return Ok(lease(conn));
         }
         let seen = lane.attempts.load(Ordering::Acquire);
         let mut last = lane.opening.lock().await;
-        if let Some(conn) = lane.reserve(authority, secure, false) {
+        if let Some(conn) = lane.reserve(authority, tls, false) {
             return Ok(lease(conn));
         }
         if let (true, Some(failed)) = (lane.attempts.load(Ordering::Acquire) != seen, &last.failed) {
             return Err(ConnectError::Shared(Arc::clone(failed)));
         }
-        if lane.open_count(authority, secure) >= CONNECTIONS_PER_LANE {
-            if let Some(conn) = lane.reserve(authority, secure, true) {
+        if lane.open_count(authority, tls) >= CONNECTIONS_PER_LANE {
+            if let Some(conn) = lane.reserve(authority, tls, true) {
                 return Ok(lease(conn));
             }
         }
@@ -254,9 +255,9 @@ impl Lanes {
 impl Lane {
     /// A stream on a connection with room; with `overcommit`, on the least
     /// busy one even if it is full.
-    fn reserve(&self, authority: &Authority, secure: bool, overcommit: bool) -> Option<Arc<Multiplexed>> {
+    fn reserve(&self, authority: &Authority, tls: Option<u32>, overcommit: bool) -> Option<Arc<Multiplexed>> {
         let conns = self.conns.load();
-        let mut usable = conns.iter().filter(|c| c.takes_streams_for(authority, secure));
+        let mut usable = conns.iter().filter(|c| c.takes_streams_for(authority, tls));
         if overcommit {
             let least = usable.min_by_key(|c| c.streams.load(Ordering::Relaxed))?;
             least.streams.fetch_add(1, Ordering::Relaxed);
@@ -265,8 +266,8 @@ impl Lane {
         usable.find(|c| c.reserve()).cloned()
     }
 
-    fn open_count(&self, authority: &Authority, secure: bool) -> usize {
-        self.conns.load().iter().filter(|c| c.takes_streams_for(authority, secure)).count()
+    fn open_count(&self, authority: &Authority, tls: Option<u32>) -> usize {
+        self.conns.load().iter().filter(|c| c.takes_streams_for(authority, tls)).count()
     }
 
     /// Adds `conn`, dropping the connections that ended.
@@ -295,7 +296,7 @@ async fn open(authority: &Authority, dial: Dial<'_>) -> Result<Arc<Multiplexed>,
     let conn = Arc::new(Multiplexed {
         sender,
         authority: authority.clone(),
-        secure: dial.tls.is_some(),
+        tls: dial.tls.map(UpstreamTls::id),
         streams: AtomicU32::new(1),
         limit,
         draining: AtomicBool::new(false),

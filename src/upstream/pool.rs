@@ -48,8 +48,9 @@ pub struct Connection {
     sender: http1::SendRequest<Outbound>,
     driver: Option<Driver>,
     authority: Authority,
-    /// True over TLS: an idle connection is reused only for the same scheme.
-    secure: bool,
+    /// The TLS settings it was made with (`None`: plain): an idle connection
+    /// is reused only by a route that would make the same.
+    tls: Option<u32>,
     idle_since: Instant,
     /// How long the instance keeps it open while idle, when it says so
     /// (`Keep-Alive: timeout=N`, as Node.js and Apache send).
@@ -136,7 +137,7 @@ pub async fn connect(
         sender,
         driver: Some(driver),
         authority: authority.clone(),
-        secure: tls.is_some(),
+        tls: tls.map(UpstreamTls::id),
         idle_since: Instant::now(),
         server_idle: None,
         body_idle: IdleTimer::new(body_idle),
@@ -322,10 +323,10 @@ impl Connections {
     /// An open connection to `authority` idle for less than `max_age`, from
     /// this thread's queue, if any; the closed, stale or misdirected ones met
     /// on the way are dropped.
-    pub fn take(&self, authority: &Authority, secure: bool, max_age: Duration) -> Option<Box<Connection>> {
+    pub fn take(&self, authority: &Authority, tls: Option<u32>, max_age: Duration) -> Option<Box<Connection>> {
         let slot = self.slots.get()?[thread_slot()].get()?;
         while let Some(mut conn) = slot.pop() {
-            if &conn.authority == authority && conn.secure == secure && conn.fresh(max_age) {
+            if &conn.authority == authority && conn.tls == tls && conn.fresh(max_age) {
                 return Some(conn);
             }
         }

@@ -27,6 +27,9 @@ pub enum Stream {
 /// not their address.
 #[derive(Clone)]
 pub struct UpstreamTls {
+    /// Which settings these are ([`super::TlsProfiles`]): a connection is
+    /// reused only by routes that reach the instance with the same ones.
+    id: u32,
     /// Offers HTTP/1.1 by ALPN.
     http1: TlsConnector,
     /// Offers HTTP/2 by ALPN (`portico.proto=h2|grpcs`).
@@ -41,8 +44,8 @@ impl std::fmt::Debug for UpstreamTls {
 }
 
 impl UpstreamTls {
-    /// From the settings; a file that cannot be read is an error naming it.
-    pub fn new(settings: &crate::client_tls::ClientTls) -> Result<UpstreamTls, String> {
+    /// From the settings, known as `id`; a file that cannot be read is an error naming it.
+    pub fn new(settings: &crate::client_tls::ClientTls, id: u32) -> Result<UpstreamTls, String> {
         let config = |alpn: &[u8]| crate::client_tls::client_config(settings, &[alpn], "instances'");
         let (http1, http2) = (config(b"http/1.1")?, config(b"h2")?);
         let server_name = match &settings.server_name {
@@ -52,7 +55,12 @@ impl UpstreamTls {
             None => None,
         };
         let (http1, http2) = (TlsConnector::from(Arc::new(http1)), TlsConnector::from(Arc::new(http2)));
-        Ok(UpstreamTls { http1, http2, server_name })
+        Ok(UpstreamTls { id, http1, http2, server_name })
+    }
+
+    /// Which settings these are.
+    pub fn id(&self) -> u32 {
+        self.id
     }
 
     /// The TLS handshake over `tcp` with the instance at `authority`; the

@@ -77,7 +77,7 @@ async fn one_idle(authority: &Authority) -> Connections {
 }
 
 async fn take_or_connect(idle: &Connections, authority: &Authority) -> Box<Connection> {
-    match idle.take(authority, false, AGE) {
+    match idle.take(authority, None, AGE) {
         Some(conn) => conn,
         None => connect(authority, None, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect"),
     }
@@ -121,7 +121,7 @@ async fn a_connection_is_only_taken_for_its_own_address() {
     let (_, conn) =
         fetch(connect(&a, None, Duration::from_secs(2), Duration::from_secs(60)).await.expect("connect"), &a).await;
     idle.put(conn);
-    assert!(idle.take(&b, false, AGE).is_none(), "an instance that moved gets a new connection");
+    assert!(idle.take(&b, None, AGE).is_none(), "an instance that moved gets a new connection");
     assert!(idle.is_empty(), "the connection to the old address was closed");
 }
 
@@ -167,11 +167,11 @@ async fn an_idle_connection_is_given_up_before_the_instance_closes_it() {
     let idle = one_idle(&authority).await;
     tokio::time::pause();
     tokio::time::advance(Duration::from_millis(3900)).await;
-    let conn = idle.take(&authority, false, AGE).expect("idle 3.9 s of the instance's 5: still used");
+    let conn = idle.take(&authority, None, AGE).expect("idle 3.9 s of the instance's 5: still used");
     let (_, conn) = fetch(conn, &authority).await;
     idle.put(conn);
     tokio::time::advance(Duration::from_secs(4)).await;
-    assert!(idle.take(&authority, false, AGE).is_none(), "idle 4 s: within a second of the instance's close, not used");
+    assert!(idle.take(&authority, None, AGE).is_none(), "idle 4 s: within a second of the instance's close, not used");
     assert!(idle.is_empty());
 }
 
@@ -179,6 +179,6 @@ async fn an_idle_connection_is_given_up_before_the_instance_closes_it() {
 async fn an_idle_plain_connection_is_never_taken_for_an_https_request() {
     let (authority, _) = instance(false).await;
     let idle = one_idle(&authority).await;
-    assert!(idle.take(&authority, true, AGE).is_none(), "a TLS request never rides a plain connection");
-    assert!(one_idle(&authority).await.take(&authority, false, AGE).is_some());
+    assert!(idle.take(&authority, Some(0), AGE).is_none(), "a TLS request never rides a plain connection");
+    assert!(one_idle(&authority).await.take(&authority, None, AGE).is_some());
 }
