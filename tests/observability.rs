@@ -172,3 +172,36 @@ async fn routes_report_rates_and_draining_instances() {
         assert_eq!(request.await.expect("task").expect("request"), 200, "in-flight requests finish");
     }
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_before_the_answer_is_counted_as_499_not_1xx() {
+    let (_consul, _backend, portico) = setup(None).await;
+    portico.wait_instances("/web", &["web-1"], Duration::from_secs(5)).await;
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(100)).build().expect("client");
+    assert!(impatient.get(portico.url("/web/slow/1000")).send().await.is_err(), "the client gives up");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let text = admin_get(&portico, "/metrics", None).await.text().await.expect("metrics");
+        let series = parse_exposition(&text);
+        let count = |class: &str| {
+            series
+                .get(&format!(
+                    r#"portico_requests_total{{route="/web",instance="web-1",node="{}",class="{class}"}}"#,
+                    node(&series)
+                ))
+                .copied()
+        };
+        if count("4xx") == Some(1.0) {
+            assert_eq!(count("1xx"), Some(0.0));
+            break;
+        }
+        assert!(Instant::now() < deadline, "no 4xx counted: {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The node label of the `/web` series.
+fn node(series: &BTreeMap<String, f64>) -> String {
+    let key = series.keys().find(|k| k.starts_with(r#"portico_requests_total{route="/web",instance="web-1""#));
+    key.and_then(|k| k.split("node=\"").nth(1)).and_then(|rest| rest.split('"').next()).unwrap_or_default().to_string()
+}

@@ -90,9 +90,16 @@ impl Exchange {
     }
 }
 
+/// Recorded for a client that went away before its response head was
+/// sent (nginx's convention), so it is not mistaken for a 1xx answer.
+pub const CLIENT_CLOSED: u16 = 499;
+
 impl Drop for Exchange {
     fn drop(&mut self) {
         let elapsed = self.start.elapsed();
+        if self.status == 0 {
+            self.status = CLIENT_CLOSED;
+        }
         if let Some(route) = &self.route {
             route.metrics.record(self.endpoint, self.status, elapsed.as_secs_f64());
         }
