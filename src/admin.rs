@@ -1,6 +1,7 @@
 //! The admin listener: `/healthz`, `/metrics`, `/admin/routes`,
 //! `/admin/dashboard` and its event stream `/admin/events`, and
-//! `/admin/cache` (`GET` for usage, `DELETE` to purge).
+//! `/admin/cache` (`GET` for usage, `DELETE` to purge, on every replica),
+//! and `/admin/replicas` (the live replicas Consul reports).
 //!
 //! A separate listener (loopback by default), so nothing here is ever
 //! reachable through the public port. With a token configured, every
@@ -26,6 +27,7 @@ use crate::consul::Client;
 use crate::discovery::Statuses;
 use crate::metrics::Metrics;
 use crate::proxy::Policies;
+use crate::replicas::Cluster;
 use crate::server::json_response;
 use crate::server::{Body, Conn, Handler, NoStream};
 use crate::snapshot::Shared;
@@ -49,6 +51,16 @@ pub struct Admin {
     pub draining: CancellationToken,
     /// The Consul agent, for `/admin/explain`'s failing checks (none: not asked).
     pub consul: Option<Client>,
+    /// The other replicas, and purges that reach them.
+    pub cluster: Cluster,
+}
+
+impl Admin {
+    /// Lists the replicas at `/admin/replicas`, and purges on all of them.
+    pub fn with_cluster(mut self, cluster: Cluster) -> Admin {
+        self.cluster = cluster;
+        self
+    }
 }
 
 impl Handler for Admin {
@@ -79,7 +91,10 @@ impl Handler for Admin {
             }
             "/admin/dashboard" => dashboard::page(),
             "/admin/events" => dashboard::events(&self.traffic),
-            "/admin/cache" if purging => cache::purge(&self.policies.cache, request.uri().query()).await,
+            "/admin/cache" if purging => {
+                cache::purge(&self.policies.cache, self.cluster.purges.as_deref(), request.uri().query()).await
+            }
+            "/admin/replicas" => json_response(StatusCode::OK, &self.cluster.replicas.report()),
             "/admin/cache" => cache::stats(&self.policies.cache).await,
             _ => error(StatusCode::NOT_FOUND, "not found"),
         }

@@ -4,6 +4,7 @@
 //! Precedence is flag or env > file > default, so an operator can keep a file
 //! in version control and still override one value at deploy time.
 
+pub mod cluster;
 pub mod edge;
 mod file;
 
@@ -18,6 +19,7 @@ use crate::routing::tags::parse_route;
 
 pub use crate::consul::{ConsulSettings, ConsulTls};
 pub use crate::proxy::ProxySettings;
+pub use crate::replicas::ClusterSettings;
 pub use crate::routing::StaticRoute;
 pub use edge::EdgeSettings;
 pub use file::FileConfig;
@@ -119,6 +121,12 @@ pub struct Cli {
     /// HS256 secret for JWT bearer tokens, at least 32 bytes (prefer the environment variable)
     #[arg(long, env = "PORTICO_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// Register in Consul as a replica, for the others to see: true or false [default: true]
+    #[arg(long, env = "PORTICO_REGISTER")]
+    pub register: Option<bool>,
+    /// The address other hosts reach this replica at [default: the listener's, else the route to Consul]
+    #[arg(long, env = "PORTICO_ADVERTISE")]
+    pub advertise: Option<String>,
     /// After SIGTERM, keep serving this long with /healthz at 503 (e.g. 5s) [default: 0s]
     #[arg(long, env = "PORTICO_DRAIN_DELAY")]
     pub drain_delay: Option<String>,
@@ -141,6 +149,8 @@ pub struct Config {
     pub edge: EdgeSettings,
     /// How HTTPS instances are trusted (`[upstream_tls]`).
     pub upstream_tls: crate::client_tls::ClientTls,
+    /// Registration and the replicas' shared state (`[cluster]`).
+    pub cluster: ClusterSettings,
     /// Named settings for the routes that ask (`[upstream_tls.profiles.NAME]`).
     pub upstream_tls_profiles: std::collections::BTreeMap<String, crate::client_tls::ClientTls>,
 }
@@ -160,6 +170,7 @@ impl Config {
         let mut routes = file.routes()?;
         let upstream_tls = file.upstream_tls.settings()?;
         let upstream_tls_profiles = file.upstream_tls.profiles()?;
+        let cluster = std::mem::take(&mut file.cluster).merge(&cli)?;
         let edge = file.edge().merge(&cli)?;
         let (mut consul, consul_file) = file.consul.into_settings()?;
         merge_consul(&mut consul, &cli, consul_file)?;
@@ -196,6 +207,7 @@ impl Config {
             edge,
             upstream_tls,
             upstream_tls_profiles,
+            cluster,
         })
     }
 }

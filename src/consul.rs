@@ -11,6 +11,7 @@
 //! jitter) so a healthy long poll is never cut short. What to do with the
 //! index is [`index`]'s business; decoding is [`types`]'.
 
+pub mod agent;
 pub mod h2;
 pub mod index;
 pub mod settings;
@@ -219,6 +220,12 @@ impl Client {
     }
 
     fn url(&self, segments: &[&str], index: u64, passing: bool) -> Result<reqwest::Url, Error> {
+        let pairs: &[(&str, &str)] = if passing { &[("passing", "1")] } else { &[] };
+        self.url_with(segments, index, pairs)
+    }
+
+    /// The URL of `segments` with `pairs` in its query, blocking from `index` if non-zero.
+    fn url_with(&self, segments: &[&str], index: u64, pairs: &[(&str, &str)]) -> Result<reqwest::Url, Error> {
         let mut url = self.spec.base.clone();
         url.path_segments_mut()
             .map_err(|_| Error::Setup("consul address cannot be a base URL".into()))?
@@ -230,8 +237,8 @@ impl Client {
                 query.append_pair("index", &index.to_string());
                 query.append_pair("wait", &self.spec.wait);
             }
-            if passing {
-                query.append_pair("passing", "1");
+            for (name, value) in pairs {
+                query.append_pair(name, value);
             }
             if let Some(dc) = &self.spec.datacenter {
                 query.append_pair("dc", dc);
@@ -242,11 +249,22 @@ impl Client {
 
     /// The reply's index, whether ACLs filtered it, and its body.
     async fn get(&self, url: reqwest::Url) -> Result<(u64, bool, bytes::Bytes), Error> {
+        self.send(http::Method::GET, url, bytes::Bytes::new()).await
+    }
+
+    /// `method url` with `body`; the reply's index, whether ACLs filtered
+    /// it, and its body (an error for any status but 2xx).
+    async fn send(
+        &self,
+        method: http::Method,
+        url: reqwest::Url,
+        body: bytes::Bytes,
+    ) -> Result<(u64, bool, bytes::Bytes), Error> {
         // Boxed: a watch waits here for minutes, and thousands of watches
         // would otherwise each carry the largest transport's future inline.
         let (status, headers, body) = match &self.connection {
-            Connection::Http2(lane) => Box::pin(lane.get(&url, self.spec.read_timeout)).await?,
-            Connection::Http1(http) => Box::pin(http1_get(http, url)).await?,
+            Connection::Http2(lane) => Box::pin(lane.send(method, &url, body, self.spec.read_timeout)).await?,
+            Connection::Http1(http) => Box::pin(http1_send(http, method, url, body)).await?,
         };
         self.spec.read_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
         if !status.is_success() {
@@ -266,8 +284,13 @@ impl Client {
     }
 }
 
-async fn http1_get(http: &reqwest::Client, url: reqwest::Url) -> Result<Answer, Error> {
-    let response = http.get(url).send().await.map_err(unreachable)?;
+async fn http1_send(
+    http: &reqwest::Client,
+    method: http::Method,
+    url: reqwest::Url,
+    body: bytes::Bytes,
+) -> Result<Answer, Error> {
+    let response = http.request(method, url).body(body).send().await.map_err(unreachable)?;
     let (status, headers) = (response.status(), response.headers().clone());
     Ok((status, headers, response.bytes().await.map_err(unreachable)?))
 }

@@ -17,9 +17,11 @@
 //!   path touches; state gauges come from a collector registered by the caller.
 //! - [`balance`]: pure selection among endpoints (round-robin, smooth
 //!   weighted round-robin, power-of-two-choices, a consistent-hash ring).
-//! - [`upstream`]: an endpoint (address, balancing state, idle connections),
-//!   the HTTP/1.1 connections driven by the request that uses them, the
-//!   request body as sent, body stall timers, and the retry budget.
+//! - [`upstream`]: an endpoint (address, balancing state, connections), the
+//!   HTTP/1.1 connections driven by the request that uses them, the HTTP/2
+//!   connections shared by many (each its own task), TLS to instances and
+//!   its profiles, the request body as sent, body stall timers, and the
+//!   retry budget.
 //!
 //! - [`canary`]: canary shares, the client buckets that keep a client on its
 //!   side, and the sliding window that aborts a failing canary.
@@ -52,11 +54,17 @@
 //! - [`proxy`]: the [`proxy::Gateway`] handler (one for every public
 //!   listener): route → policies → steer (canary side, hash key) → pick →
 //!   forward, retried on another instance when safe; header rules, upgrades,
-//!   the per-request record, and where errors become responses. A route without edge policies takes no lock; a
-//!   rate-limited route takes one shard lock of its limiter's map (dashmap),
-//!   a cached route the cache's own (moka) and, on a miss, the mutex of the
-//!   table that coalesces fetches ([`cache::flight`]).
+//!   the per-request record, and where errors become responses (gRPC
+//!   statuses for gRPC clients). A route without edge policies takes no
+//!   lock; a rate-limited route takes one shard lock of its limiter's map
+//!   (dashmap), a cached route the cache's own (moka) and, on a miss, the
+//!   mutex of the table that coalesces fetches ([`cache::flight`]). An
+//!   HTTP/2 route takes a lock only to open a connection, when every one it
+//!   has to the instance on this thread is full.
 //! - [`traffic`]: per-instance request rates and shares, sampled four times a second.
+//! - [`replicas`]: this replica's registration in Consul, the live replicas
+//!   (which divide cluster-wide rate limits), and cache purges sent to all
+//!   of them as Consul events.
 //! - [`admin`]: the admin listener: `/healthz`, `/metrics` (and the state
 //!   gauges it reads at scrape time), `/admin/routes`, `/admin/explain`,
 //!   `/admin/cache`, and the live dashboard with its event stream.
@@ -82,6 +90,7 @@ pub mod logging;
 pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;
+pub mod replicas;
 pub mod routing;
 pub mod runtime;
 pub mod server;

@@ -9,6 +9,14 @@
 //! bounds memory by the clients active within one refill period; past
 //! `max_clients` after a sweep, the least recently seen clients are forgotten
 //! (`store`), so a flood of new addresses cannot wipe the limits of others.
+//!
+//! With several replicas, a route's limit holds over all of them by default:
+//! each replica's bucket is the whole limit, and each request it admits
+//! costs as many cells as there are live replicas (`replicas`, from
+//! [`crate::replicas`]). When the layer-4 balancer spreads a client evenly,
+//! the replicas together admit the limit; when the count changes, buckets
+//! keep their state and only the cost changes. `portico.rate-scope=replica`
+//! keeps the limit per replica.
 
 pub mod client;
 pub mod clock;
@@ -16,6 +24,7 @@ mod store;
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -61,12 +70,36 @@ pub struct Limiters {
     max_clients: usize,
     /// IPv6 clients are keyed by this many leading bits of their address.
     ipv6_prefix: u8,
+    /// Live replicas: what one request costs on a cluster-wide limit.
+    replicas: Arc<AtomicU32>,
 }
 
 impl Limiters {
     /// No limiters yet; each spec gets one the first time it is checked.
     pub fn new(max_clients: usize) -> Limiters {
-        Limiters { by_spec: ArcSwap::from_pointee(Vec::new()), adding: Mutex::new(()), max_clients, ipv6_prefix: 64 }
+        Limiters {
+            by_spec: ArcSwap::from_pointee(Vec::new()),
+            adding: Mutex::new(()),
+            max_clients,
+            ipv6_prefix: 64,
+            replicas: Arc::new(AtomicU32::new(1)),
+        }
+    }
+
+    /// Divides cluster-wide limits by the live replicas `count` holds.
+    pub fn with_replicas(mut self, count: Arc<AtomicU32>) -> Limiters {
+        self.replicas = count;
+        self
+    }
+
+    /// Cells one request costs under `spec`: the live replicas for a
+    /// cluster-wide limit (at most the burst, so a request can always pass
+    /// a full bucket), else one.
+    fn cost(&self, spec: RateSpec) -> u32 {
+        match spec.per_replica {
+            true => 1,
+            false => self.replicas.load(Ordering::Relaxed).clamp(1, spec.burst.max(1)),
+        }
     }
 
     /// Keys IPv6 clients by their first `bits` bits (64 by default; 128: each address).
@@ -81,20 +114,25 @@ impl Limiters {
     }
 
     /// Counts one request of `client` on `route` against `spec`.
+    /// The headers report this replica's share (the burst and what is left
+    /// of it, in requests at the current cost).
     pub fn check(&self, route: &Arc<str>, spec: RateSpec, client: ClientKey) -> Decision {
         let limiter = self.limiter(spec);
         let key = (Arc::clone(route), client);
         let interval = spec.period.checked_div(spec.count).unwrap_or(spec.period);
-        match limiter.gcra.check_key(&key) {
-            Ok(state) => {
-                let remaining = state.remaining_burst_capacity();
-                let reset = interval * spec.burst.saturating_sub(remaining);
-                Decision { allowed: true, limit: spec.burst, remaining, reset_secs: ceil_secs(reset), spec }
+        let cost = self.cost(spec);
+        let limit = spec.burst / cost;
+        match limiter.gcra.check_key_n(&key, NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN)) {
+            Ok(Ok(state)) => {
+                let cells = state.remaining_burst_capacity();
+                let reset = interval * spec.burst.saturating_sub(cells);
+                Decision { allowed: true, limit, remaining: cells / cost, reset_secs: ceil_secs(reset), spec }
             }
-            Err(not_until) => {
+            Ok(Err(not_until)) => {
                 let wait = not_until.wait_time_from(governor::clock::Clock::now(&TokioClock));
-                Decision { allowed: false, limit: spec.burst, remaining: 0, reset_secs: ceil_secs(wait).max(1), spec }
+                Decision { allowed: false, limit, remaining: 0, reset_secs: ceil_secs(wait).max(1), spec }
             }
+            Err(_) => Decision { allowed: false, limit, remaining: 0, reset_secs: ceil_secs(spec.period), spec },
         }
     }
 

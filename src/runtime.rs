@@ -20,6 +20,8 @@ use crate::discovery::{Discovery, Statuses};
 use crate::metrics::Metrics;
 use crate::proxy::{idle_sweep, Gateway, Policies};
 use crate::ratelimit::Limiters;
+use crate::replicas::registration::Listening;
+use crate::replicas::{Cluster, Membership, Replicas};
 use crate::server::workers::Workers;
 use crate::server::{serve, serve_tls, ServerSettings};
 use crate::snapshot::builder::Builder;
@@ -92,7 +94,8 @@ pub async fn run_with_reload(
         None => None,
     };
     let acceptor = certificates.as_ref().map(|c| c.acceptor()).transpose()?;
-    let policies = Arc::new(policies(&config)?);
+    let replicas = Replicas::default();
+    let policies = Arc::new(policies(&config, &replicas)?);
     let upstream_tls =
         TlsProfiles::new(&config.upstream_tls, &config.upstream_tls_profiles).map_err(StartError::UpstreamTls)?;
     let control = ControlPlane::start(&config, stop.clone())?;
@@ -117,13 +120,24 @@ pub async fn run_with_reload(
         gateway = gateway.redirect_to_https(port);
     }
     let gateway = Arc::new(gateway);
+    let listening = Listening {
+        proxy: listeners.proxy.local_addr().unwrap_or(config.listen),
+        admin: listeners.admin.local_addr().unwrap_or(config.admin_listen),
+    };
     tracing::info!(listen = %addr(&listeners.proxy), admin = %addr(&listeners.admin), consul = %config.consul.address, "portico started");
     let mut servers = vec![tokio::spawn(serve(listeners.proxy, Arc::clone(&gateway), server.clone(), stop.clone()))];
     if let (Some(listener), Some(acceptor)) = (listeners.tls, acceptor) {
         tracing::info!(tls_listen = %addr(&listener), "HTTPS listener started");
         servers.push(tokio::spawn(serve_tls(listener, gateway, server.clone(), acceptor, stop.clone())));
     }
-    let admin = Arc::new(control.admin(config.admin_token.clone(), policies, &stop, draining));
+    let membership = Membership {
+        client: control.consul.fresh()?,
+        consul_address: config.consul.address.clone(),
+        listening,
+        cache: Arc::clone(&policies.cache),
+    };
+    let cluster = Cluster::start(&config.cluster, replicas, membership, draining.clone(), stop.clone())?;
+    let admin = Arc::new(control.admin(config.admin_token.clone(), policies, &stop, draining).with_cluster(cluster));
     servers.push(tokio::spawn(serve(listeners.admin, admin, admin_server, stop.clone())));
     drop(server);
     for server in servers {
@@ -197,7 +211,7 @@ impl ControlPlane {
         tokio::spawn(traffic.clone().run(self.shared.clone(), stop.clone()));
         let (snapshot, statuses, metrics) = (self.shared.clone(), self.statuses.clone(), self.metrics.clone());
         let consul = Some(self.consul.clone());
-        Admin { snapshot, statuses, metrics, traffic, token, policies, draining, consul }
+        Admin { snapshot, statuses, metrics, traffic, token, policies, draining, consul, cluster: Cluster::default() }
     }
 
     /// Waits for discovery to stop (it follows the stop token), then ends the builder.
@@ -210,7 +224,7 @@ impl ControlPlane {
 }
 
 /// The shared policy state, with keys loaded (a bad key file stops start-up).
-fn policies(config: &Config) -> Result<Policies, StartError> {
+fn policies(config: &Config, replicas: &Replicas) -> Result<Policies, StartError> {
     let auth = &config.edge.auth;
     let jwt = match &auth.jwt {
         Some(settings) => Some(JwtVerifier::new(settings.clone())?),
@@ -219,9 +233,11 @@ fn policies(config: &Config) -> Result<Policies, StartError> {
     Ok(Policies {
         auth: Authenticator { api_keys: ApiKeys::new(&auth.api_key_header, &auth.api_keys)?, jwt },
         limiters: Arc::new(
-            Limiters::new(config.edge.rate_limit.max_clients).with_ipv6_prefix(config.edge.rate_limit.ipv6_prefix),
+            Limiters::new(config.edge.rate_limit.max_clients)
+                .with_ipv6_prefix(config.edge.rate_limit.ipv6_prefix)
+                .with_replicas(replicas.count_handle()),
         ),
-        cache: ResponseCache::new(config.edge.cache),
+        cache: Arc::new(ResponseCache::new(config.edge.cache)),
         trusted: config.edge.trusted_proxies.clone(),
     })
 }

@@ -3,12 +3,15 @@
 //! `GET` reports entries, bytes and fetches in flight. `DELETE` purges:
 //! `?route=/products` every entry of a route, `?key=/products?page=2` one path
 //! with its query (every host and variant), no parameter everything. The
-//! answer says how many keys went.
+//! answer says how many keys went here and, when this replica is registered,
+//! how many live replicas acknowledged the same purge
+//! ([`crate::replicas::purge`]).
 
 use http::{Response, StatusCode};
 use serde_json::json;
 
 use crate::cache::ResponseCache;
+use crate::replicas::purge::{Purges, Selection};
 use crate::server::json_response;
 use crate::server::Body;
 
@@ -24,16 +27,22 @@ pub async fn stats(cache: &ResponseCache) -> Response<Body> {
     json_response(StatusCode::OK, &body)
 }
 
-/// `DELETE /admin/cache[?route=...|?key=...]`.
-pub async fn purge(cache: &ResponseCache, query: Option<&str>) -> Response<Body> {
+/// `DELETE /admin/cache[?route=...|?key=...]`: here, and on every replica
+/// when `everywhere` is given.
+pub async fn purge(cache: &ResponseCache, everywhere: Option<&Purges>, query: Option<&str>) -> Response<Body> {
     let (route, key) = match parse(query) {
         Ok(selection) => selection,
         Err(message) => return json_response(StatusCode::BAD_REQUEST, &json!({"error": message, "status": 400})),
     };
-    let purged = cache
-        .purge(|k| route.as_deref().is_none_or(|r| *k.route == *r) && key.as_deref().is_none_or(|t| *k.target == *t))
-        .await;
-    json_response(StatusCode::OK, &json!({"purged": purged, "route": route, "key": key}))
+    let selection = Selection { route, key };
+    let answer = match everywhere {
+        Some(purges) => purges.everywhere(&selection).await,
+        None => {
+            let purged = crate::replicas::purge::apply(cache, &selection).await;
+            json!({"purged": purged, "route": selection.route, "key": selection.key})
+        }
+    };
+    json_response(StatusCode::OK, &answer)
 }
 
 /// `route` and `key` from the query string, percent-decoded.

@@ -37,6 +37,8 @@ pub struct FileConfig {
     pub cache: CacheSection,
     #[serde(default)]
     pub upstream_tls: UpstreamTlsSection,
+    #[serde(default)]
+    pub cluster: super::cluster::ClusterSection,
 }
 
 /// `[upstream_tls]`: how instances of TLS routes (`https`, `h2`, `grpcs`)
@@ -164,6 +166,8 @@ pub struct RouteSection {
     /// `N/s`, `N/m` or `N/h`.
     pub rate_limit: Option<String>,
     pub rate_burst: Option<u32>,
+    /// `cluster` (default: the limit holds over all replicas) or `replica`.
+    pub rate_scope: Option<String>,
     /// `true`, `false` or a default TTL such as `30s`.
     pub cache: Option<String>,
     /// Encoded characters accepted in paths: `["slash", "semicolon"]`.
@@ -230,6 +234,7 @@ impl RouteSection {
             ("route auth", "auth", self.auth.clone()),
             ("route rate_limit", "rate-limit", self.rate_limit.clone()),
             ("route rate_burst", "rate-burst", self.rate_burst.map(|n| n.to_string())),
+            ("route rate_scope", "rate-scope", self.rate_scope.clone()),
             ("route cache", "cache", self.cache.clone()),
             ("route proto", "proto", self.proto.clone()),
             ("route upstream_tls", "upstream-tls", self.upstream_tls.clone()),

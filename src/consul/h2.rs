@@ -54,19 +54,37 @@ impl Lane {
 
     /// `GET url`, the whole exchange bounded by `timeout`.
     pub async fn get(&self, url: &reqwest::Url, timeout: Duration) -> Result<Answer, Error> {
-        match tokio::time::timeout(timeout, self.exchange(url)).await {
+        self.send(http::Method::GET, url, Bytes::new(), timeout).await
+    }
+
+    /// `method url` with `body`, the whole exchange bounded by `timeout`.
+    pub async fn send(
+        &self,
+        method: http::Method,
+        url: &reqwest::Url,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Answer, Error> {
+        match tokio::time::timeout(timeout, self.exchange(method, url, body)).await {
             Ok(answer) => answer,
             Err(_) => Err(Error::Transport(format!("no answer within {timeout:?}"))),
         }
     }
 
-    async fn exchange(&self, url: &reqwest::Url) -> Result<Answer, Error> {
-        let mut request =
-            http::Request::get(url.as_str()).body(()).map_err(|e| Error::Setup(format!("request for {url}: {e}")))?;
+    async fn exchange(&self, method: http::Method, url: &reqwest::Url, body: Bytes) -> Result<Answer, Error> {
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(url.as_str())
+            .body(())
+            .map_err(|e| Error::Setup(format!("request for {url}: {e}")))?;
         request.headers_mut().extend(self.target.headers.clone());
         let sender = self.sender().await?;
         let mut sender = sender.ready().await.map_err(|e| transport("connection", &e))?;
-        let (response, _) = sender.send_request(request, true).map_err(|e| transport("request", &e))?;
+        let (response, mut outgoing) =
+            sender.send_request(request, body.is_empty()).map_err(|e| transport("request", &e))?;
+        if !body.is_empty() {
+            outgoing.send_data(body, true).map_err(|e| transport("request body", &e))?;
+        }
         let response = response.await.map_err(|e| transport("response", &e))?;
         let (parts, mut body) = response.into_parts();
         let mut bytes = BytesMut::new();

@@ -23,7 +23,7 @@ use crate::ratelimit::{ClientKey, Limiters, TrustedProxies};
 pub struct Policies {
     pub auth: Authenticator,
     pub limiters: Arc<Limiters>,
-    pub cache: ResponseCache,
+    pub cache: Arc<ResponseCache>,
     pub trusted: TrustedProxies,
 }
 

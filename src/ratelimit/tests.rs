@@ -4,7 +4,7 @@ use std::time::Duration;
 use super::*;
 
 fn spec(count: u32, burst: u32) -> RateSpec {
-    RateSpec { count, period: Duration::from_secs(1), burst }
+    RateSpec { count, period: Duration::from_secs(1), burst, per_replica: false }
 }
 
 fn ip(n: u32) -> ClientKey {
@@ -41,7 +41,7 @@ async fn routes_with_the_same_limit_count_separately() {
 async fn the_limit_holds_under_concurrency() {
     let limiters = Arc::new(Limiters::new(1000));
     let route: Arc<str> = "/r".into();
-    let per_hour = RateSpec { count: 100, period: Duration::from_secs(3600), burst: 100 };
+    let per_hour = RateSpec { count: 100, period: Duration::from_secs(3600), burst: 100, per_replica: false };
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let (limiters, route) = (Arc::clone(&limiters), Arc::clone(&route));
@@ -114,7 +114,7 @@ fn headers_report_limit_remaining_reset_and_policy() {
         limit: 20,
         remaining: 7,
         reset_secs: 3,
-        spec: RateSpec { count: 10, period: Duration::from_secs(1), burst: 20 },
+        spec: RateSpec { count: 10, period: Duration::from_secs(1), burst: 20, per_replica: false },
     };
     let mut headers = HeaderMap::new();
     decision.write_headers(&mut headers);

@@ -160,6 +160,9 @@ pub struct RateSpec {
     pub count: u32,
     pub period: Duration,
     pub burst: u32,
+    /// `portico.rate-scope=replica`: the limit holds on each replica, not
+    /// over all of them (the default divides it by the live replicas).
+    pub per_replica: bool,
 }
 
 impl RateSpec {
@@ -177,7 +180,7 @@ impl RateSpec {
         if count == 0 {
             return Err(bad());
         }
-        Ok(RateSpec { count, period, burst: count })
+        Ok(RateSpec { count, period, burst: count, per_replica: false })
     }
 }
 
@@ -204,6 +207,7 @@ pub fn parse_cache(value: &str) -> Result<Option<CacheSpec>, String> {
 pub struct OptionsBuilder {
     options: RouteOptions,
     burst: Option<u32>,
+    per_replica: Option<bool>,
 }
 
 impl OptionsBuilder {
@@ -224,6 +228,13 @@ impl OptionsBuilder {
             "rate-burst" => {
                 self.burst =
                     Some(value.parse::<u32>().ok().filter(|n| *n > 0).ok_or(format!("expected N > 0, got {value:?}"))?)
+            }
+            "rate-scope" => {
+                self.per_replica = Some(match value {
+                    "replica" => true,
+                    "cluster" => false,
+                    _ => return Err(format!("expected replica or cluster, got {value:?}")),
+                })
             }
             "cache" => o.cache = parse_cache(value)?,
             "allow-encoded" => o.allow_encoded = EncodedChars::union(o.allow_encoded, EncodedChars::parse(value)?),
@@ -248,6 +259,9 @@ impl OptionsBuilder {
     pub fn finish(mut self) -> RouteOptions {
         if let (Some(rate), Some(burst)) = (self.options.rate.as_mut(), self.burst) {
             rate.burst = burst;
+        }
+        if let (Some(rate), Some(per_replica)) = (self.options.rate.as_mut(), self.per_replica) {
+            rate.per_replica = per_replica;
         }
         self.options
     }

@@ -44,7 +44,8 @@ pub struct Portico {
 
 /// A config pointing at `consul`, with test-friendly settings.
 pub fn config(consul: &str) -> Config {
-    let cli = Cli { consul: Some(consul.to_string()), ..Cli::default() };
+    // In-process gateways do not register as replicas unless a test asks.
+    let cli = Cli { consul: Some(consul.to_string()), register: Some(false), ..Cli::default() };
     Config::merge(cli, FileConfig::default()).expect("valid test config")
 }
 

@@ -1,0 +1,198 @@
+//! Several Portico replicas (the real binary, three processes) against one
+//! Consul agent: they register and list each other, a killed one drops out
+//! within its check interval, a cluster-wide rate limit holds over all three
+//! (and is recomputed when one stops), and a purge on one reaches the others.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use portico_testkit::consul::ttl_service;
+use portico_testkit::ports::free_port;
+use portico_testkit::{Backend, ConsulAgent};
+use serde_json::Value;
+
+/// One Portico process, registered as a replica; killed when dropped.
+struct Replica {
+    child: Child,
+    port: u16,
+    admin: u16,
+    _config: tempfile::NamedTempFile,
+}
+
+impl Replica {
+    fn start(consul: &ConsulAgent) -> Replica {
+        let config = tempfile::NamedTempFile::new().expect("config file");
+        std::fs::write(config.path(), "[cluster]\ncheck_interval = \"1s\"\npurge_wait = \"3s\"\n").expect("write");
+        let (port, admin) = (free_port(), free_port());
+        let child = Command::new(env!("CARGO_BIN_EXE_portico"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
+            .args(["--consul", &consul.addr(), "--access-log", "false", "--config"])
+            .arg(config.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("portico starts");
+        Replica { child, port, admin, _config: config }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    async fn admin(&self, path: &str) -> Value {
+        let url = format!("http://127.0.0.1:{}{path}", self.admin);
+        match reqwest::get(url).await {
+            Ok(response) => response.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        }
+    }
+
+    /// The live replicas it lists.
+    async fn listed(&self) -> usize {
+        self.admin("/admin/replicas").await["count"].as_u64().unwrap_or(0) as usize
+    }
+
+    fn terminate(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until every one of `replicas` lists `n` live replicas.
+async fn until_all_list(replicas: &[&Replica], n: usize, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let mut all = true;
+        for replica in replicas {
+            all &= replica.listed().await == n;
+        }
+        if all {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "replicas never all listed {n} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `replica` routes `path` to a live instance.
+async fn until_routed(replica: &Replica, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reqwest::get(replica.url(path)).await.map(|r| r.status().as_u16()).unwrap_or(0) != 200 {
+        assert!(Instant::now() < deadline, "{path} never routed on port {}", replica.port);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn three(consul: &ConsulAgent) -> Vec<Replica> {
+    let replicas = vec![Replica::start(consul), Replica::start(consul), Replica::start(consul)];
+    until_all_list(&replicas.iter().collect::<Vec<_>>(), 3, Duration::from_secs(15)).await;
+    replicas
+}
+
+#[tokio::test]
+async fn replicas_list_each_other_and_a_killed_one_drops_out_within_its_check_interval() {
+    let consul = ConsulAgent::start().await;
+    let mut replicas = three(&consul).await;
+    let report = replicas[0].admin("/admin/replicas").await;
+    assert_eq!(report["replicas"].as_array().map(Vec::len), Some(3));
+    let this: Vec<_> = report["replicas"].as_array().into_iter().flatten().filter(|r| r["self"] == true).collect();
+    assert_eq!(this.len(), 1, "{report}");
+    assert_eq!(this[0]["port"], replicas[0].port);
+    assert_eq!(this[0]["admin"], format!("127.0.0.1:{}", replicas[0].admin));
+
+    replicas[2].kill();
+    let survivors = [&replicas[0], &replicas[1]];
+    let took = until_all_list(&survivors, 2, Duration::from_secs(10)).await;
+    eprintln!("a SIGKILLed replica dropped out of the others' lists after {took:?}");
+    assert!(took < Duration::from_secs(3), "a SIGKILLed replica was listed for {took:?} with a 1 s check");
+
+    // A stopped replica deregisters before it drains: gone at once.
+    replicas[1].terminate();
+    let took = until_all_list(&[&replicas[0]], 1, Duration::from_secs(10)).await;
+    eprintln!("a stopped replica dropped out after {took:?}");
+    assert!(took < Duration::from_secs(1), "a stopped replica was listed for {took:?}");
+}
+
+/// Sends `n` requests to `path`, dealt round-robin over `replicas`; how many were allowed.
+async fn allowed(replicas: &[&Replica], path: &str, n: usize) -> usize {
+    let client = reqwest::Client::new();
+    let mut ok = 0;
+    for i in 0..n {
+        let response = client.get(replicas[i % replicas.len()].url(path)).send().await.expect("response");
+        match response.status().as_u16() {
+            200 => ok += 1,
+            429 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    ok
+}
+
+#[tokio::test]
+async fn a_cluster_wide_limit_holds_over_three_replicas_and_follows_their_number() {
+    let consul = ConsulAgent::start().await;
+    let backend = Backend::start("web-1").await;
+    for (service, route) in [("limited", "/limited"), ("halved", "/halved")] {
+        let tags = [&format!("portico.route={route}") as &str, "portico.rate-limit=60/m"];
+        consul.register(&ttl_service(service, &format!("{service}-1"), backend.port(), &tags)).await;
+    }
+    let mut replicas = three(&consul).await;
+    for replica in &replicas {
+        until_routed(replica, "/limited/warm-up").await;
+        until_routed(replica, "/halved/warm-up").await;
+    }
+    let all: Vec<&Replica> = replicas.iter().collect();
+    // The warm-up used 1 of 60 on each route from each replica's share.
+    let first = allowed(&all, "/limited/x", 150).await + 3;
+    assert!((51..=69).contains(&first), "{first} of 60/min allowed over three replicas");
+
+    let before = allowed(&all, "/halved/x", 42).await + 3;
+    assert_eq!(before, 45, "within the limit, nothing refused");
+    replicas[2].terminate();
+    let two = [&replicas[0], &replicas[1]];
+    until_all_list(&two, 2, Duration::from_secs(10)).await;
+    let after = allowed(&two, "/halved/x", 100).await;
+    let total = before + after;
+    eprintln!(
+        "60/min over replicas: {first} allowed over three; {before} + {after} = {total} with one stopped halfway"
+    );
+    assert!((51..=69).contains(&total), "{total} of 60/min allowed: {before} over three replicas, {after} over two");
+}
+
+#[tokio::test]
+async fn a_purge_on_one_replica_empties_the_entry_on_all_three() {
+    let consul = ConsulAgent::start().await;
+    let backend = Backend::start("web-1").await;
+    let tags = ["portico.route=/cached", "portico.cache=60s"];
+    consul.register(&ttl_service("cached", "cached-1", backend.port(), &tags)).await;
+    let replicas = three(&consul).await;
+    let x_cache = |r: &reqwest::Response| r.headers().get("x-cache").map(|v| v.to_str().unwrap_or("").to_string());
+    for replica in &replicas {
+        until_routed(replica, "/cached/item").await;
+        let again = reqwest::get(replica.url("/cached/item")).await.expect("response");
+        assert_eq!(x_cache(&again).as_deref(), Some("HIT"));
+    }
+    let url = format!("http://127.0.0.1:{}/admin/cache?route=/cached", replicas[0].admin);
+    let answer: Value = reqwest::Client::new().delete(url).send().await.expect("purge").json().await.expect("json");
+    assert_eq!(answer["purged"], 1, "{answer}");
+    assert_eq!(answer["replicas"]["live"], 3, "{answer}");
+    assert_eq!(answer["replicas"]["acknowledged"], 3, "{answer}");
+    for replica in &replicas {
+        let after = reqwest::get(replica.url("/cached/item")).await.expect("response");
+        assert_eq!(x_cache(&after).as_deref(), Some("MISS"), "port {}", replica.port);
+    }
+}
