@@ -58,6 +58,11 @@ on_catalog=$(instance -H 'Host: catalog.localhost' "$url/cart/smoke")
 [[ "$on_catalog" == products-* ]] || fail "Host catalog.localhost should route everything to products, got '$on_catalog'"
 echo "smoke: host routing: catalog.localhost/cart/smoke answered by $on_catalog"
 
+replicas=$(curl -fsS "http://127.0.0.1:$ADMIN_PORT/admin/replicas")
+python3 -c 'import json, sys; r = json.load(sys.stdin); sys.exit(0 if r["count"] == 1 and r["replicas"][0]["self"] else 1)' \
+    <<< "$replicas" || fail "the gateway should list itself as the one live replica, got $replicas"
+echo "smoke: the gateway registered itself in Consul as the one live replica"
+
 scripts/canary.sh products 50% --failing | tee -a "$out" | grep -q "takes 50%" || fail "start a canary"
 for i in $(seq 0 99); do curl -s -o /dev/null -b "portico_canary=$((i * 100))" "$url/products"; done
 routes=$(curl -fsS "http://127.0.0.1:$ADMIN_PORT/admin/routes")

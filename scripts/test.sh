@@ -3,9 +3,11 @@
 # tests need: a real Consul v1.14.11 (built once from the Go module proxy, then
 # cached) and the Debian packages curl, openssl (RSA keys for JWT tests, demo
 # tokens), docker-compose, chromium and chromium-driver (the dashboard is
-# tested in a real headless browser). Then it runs:
+# tested in a real headless browser), haproxy (replicas behind a layer-4
+# balancer). Then it runs:
 #   1. every cargo test of the workspace (unit, real-Consul integration, shop end to end);
-#   2. `docker-compose config` on docker-compose.yml (there is no Docker engine to run it);
+#   2. scripts/check-deploy.sh: docker-compose.yml (with and without its
+#      replicas profile), the Nomad job and the Kubernetes DaemonSet examples;
 #   3. scripts/smoke-demo.sh: the no-Docker demo driven like a user would.
 # Extra arguments go to `cargo test`, e.g. `scripts/test.sh --test gateway_routing`.
 set -euo pipefail
@@ -17,6 +19,7 @@ command -v openssl > /dev/null || missing+=(openssl)
 command -v docker-compose > /dev/null || missing+=(docker-compose)
 command -v chromium > /dev/null || missing+=(chromium)
 command -v chromedriver > /dev/null || missing+=(chromium-driver)
+command -v haproxy > /dev/null || missing+=(haproxy)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "test: installing ${missing[*]}"
     sudo=""
@@ -32,7 +35,6 @@ echo "test: using $("$CONSUL_BIN" version | sed -n 1p) at $CONSUL_BIN"
 cargo test --workspace --locked "$@"
 
 if [ $# -eq 0 ]; then
-    docker-compose -f docker-compose.yml config -q
-    echo "test: docker-compose.yml is valid"
+    scripts/check-deploy.sh
     scripts/smoke-demo.sh
 fi

@@ -23,12 +23,16 @@ struct Replica {
 
 impl Replica {
     fn start(consul: &ConsulAgent) -> Replica {
+        Replica::start_on(consul, free_port(), free_port())
+    }
+
+    /// On these ports (a restart takes the same ones), draining for 1 s after SIGTERM.
+    fn start_on(consul: &ConsulAgent, port: u16, admin: u16) -> Replica {
         let config = tempfile::NamedTempFile::new().expect("config file");
         std::fs::write(config.path(), "[cluster]\ncheck_interval = \"1s\"\npurge_wait = \"3s\"\n").expect("write");
-        let (port, admin) = (free_port(), free_port());
         let child = Command::new(env!("CARGO_BIN_EXE_portico"))
             .args(["--listen", &format!("127.0.0.1:{port}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
-            .args(["--consul", &consul.addr(), "--access-log", "false", "--config"])
+            .args(["--consul", &consul.addr(), "--access-log", "false", "--drain-delay", "1s", "--config"])
             .arg(config.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -114,6 +118,13 @@ async fn replicas_list_each_other_and_a_killed_one_drops_out_within_its_check_in
     assert_eq!(this[0]["port"], replicas[0].port);
     assert_eq!(this[0]["admin"], format!("127.0.0.1:{}", replicas[0].admin));
 
+    // An agent that loses a replica's registration gets it back.
+    let id = this[0]["id"].as_str().expect("id").to_string();
+    consul.deregister(&id).await;
+    until_all_list(&[&replicas[1]], 2, Duration::from_secs(5)).await;
+    let took = until_all_list(&replicas.iter().collect::<Vec<_>>(), 3, Duration::from_secs(15)).await;
+    eprintln!("a lost registration was back after {took:?}");
+
     replicas[2].kill();
     let survivors = [&replicas[0], &replicas[1]];
     let took = until_all_list(&survivors, 2, Duration::from_secs(10)).await;
@@ -195,4 +206,96 @@ async fn a_purge_on_one_replica_empties_the_entry_on_all_three() {
         let after = reqwest::get(replica.url("/cached/item")).await.expect("response");
         assert_eq!(x_cache(&after).as_deref(), Some("MISS"), "port {}", replica.port);
     }
+}
+
+/// HAProxy in TCP mode in front of `replicas`, checking each one's
+/// `/healthz` every 200 ms; killed when dropped.
+struct Haproxy {
+    child: Child,
+    port: u16,
+    _config: tempfile::NamedTempFile,
+}
+
+impl Haproxy {
+    fn start(replicas: &[&Replica]) -> Option<Haproxy> {
+        let port = free_port();
+        let servers: String = replicas
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("    server r{i} 127.0.0.1:{} check port {}\n", r.port, r.admin))
+            .collect();
+        let text = format!(
+            "global\n    maxconn 2000\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 10s\n    \
+             timeout server 10s\nfrontend edge\n    bind 127.0.0.1:{port}\n    default_backend replicas\n\
+             backend replicas\n    balance roundrobin\n    option httpchk\n    http-check send meth GET uri /healthz\n    \
+             default-server inter 200ms fall 1 rise 1\n{servers}"
+        );
+        let config = tempfile::NamedTempFile::new().expect("config file");
+        std::fs::write(config.path(), text).expect("write");
+        let child = Command::new("haproxy").arg("-db").arg("-f").arg(config.path()).stdout(Stdio::null()).spawn();
+        match child {
+            Ok(child) => Some(Haproxy { child, port, _config: config }),
+            Err(_) => {
+                assert!(std::env::var("CI").is_err(), "haproxy is required in CI");
+                eprintln!("skipped: haproxy is not installed");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_rolling_restart_behind_haproxy_fails_no_request() {
+    let consul = ConsulAgent::start().await;
+    let backend = Backend::start("web-1").await;
+    consul.register(&ttl_service("web", "web-1", backend.port(), &["portico.route=/web"])).await;
+    let mut replicas = vec![Replica::start(&consul), Replica::start(&consul)];
+    for replica in &replicas {
+        until_routed(replica, "/web").await;
+    }
+    let Some(haproxy) = Haproxy::start(&replicas.iter().collect::<Vec<_>>()) else { return };
+    let url = format!("http://127.0.0.1:{}/web", haproxy.port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reqwest::get(&url).await.map(|r| r.status().as_u16()).unwrap_or(0) != 200 {
+        assert!(Instant::now() < deadline, "haproxy never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A new connection per request, so each one is balanced afresh.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let load = {
+        let (url, stop) = (url.clone(), stop.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
+            let (mut ok, mut failed) = (0u32, 0u32);
+            while !stop.is_cancelled() {
+                match client.get(&url).send().await.map(|r| r.status().as_u16()) {
+                    Ok(200) => ok += 1,
+                    other => {
+                        failed += 1;
+                        eprintln!("failed request: {other:?}");
+                    }
+                }
+            }
+            (ok, failed)
+        })
+    };
+    for replica in replicas.iter_mut() {
+        let (port, admin) = (replica.port, replica.admin);
+        replica.terminate();
+        *replica = Replica::start_on(&consul, port, admin);
+        until_routed(replica, "/web").await;
+        tokio::time::sleep(Duration::from_millis(500)).await; // HAProxy's checks see it up
+    }
+    stop.cancel();
+    let (ok, failed) = load.await.expect("load");
+    eprintln!("rolling restart of two replicas behind HAProxy: {ok} requests served, {failed} failed");
+    assert!(ok > 100, "only {ok} requests");
+    assert_eq!(failed, 0);
 }

@@ -142,3 +142,26 @@ fn forwarded_for_is_believed_only_from_trusted_proxies() {
     assert!(TrustedProxies::parse(&["10.0.0.0/33".into()]).is_err());
     assert!(trusted.contains("::ffff:10.9.9.9".parse().expect("ip")), "v4-mapped addresses match v4 networks");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_wide_limit_costs_one_cell_per_live_replica_and_keeps_its_state_when_they_change() {
+    let replicas = Arc::new(AtomicU32::new(3));
+    let limiters = Limiters::new(1000).with_replicas(Arc::clone(&replicas));
+    let route: Arc<str> = "/limited".into();
+    let per_minute = RateSpec { count: 60, period: Duration::from_secs(60), burst: 60, per_replica: false };
+    let allowed = |n| (0..n).filter(|_| limiters.check(&route, per_minute, ip(1)).allowed).count();
+    assert_eq!(allowed(30), 20, "a third of 60 on each of three replicas");
+    replicas.store(2, Ordering::Relaxed);
+    assert_eq!(allowed(5), 0, "one replica fewer is no fresh allowance");
+    tokio::time::advance(Duration::from_secs(4)).await;
+    assert_eq!(allowed(5), 2, "4 cells refilled, 2 per request now");
+    let per_replica = RateSpec { per_replica: true, ..per_minute };
+    assert_eq!((0..70).filter(|_| limiters.check(&route, per_replica, ip(2)).allowed).count(), 60);
+    replicas.store(100, Ordering::Relaxed);
+    let small = RateSpec { count: 10, period: Duration::from_secs(1), burst: 10, per_replica: false };
+    assert_eq!(
+        (0..5).filter(|_| limiters.check(&route, small, ip(3)).allowed).count(),
+        1,
+        "more replicas than the burst"
+    );
+}
