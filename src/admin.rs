@@ -102,11 +102,15 @@ impl Handler for Admin {
 }
 
 impl Admin {
-    /// Readiness: 200 once Consul has been read, 503 before that and while
-    /// shutting down, so a load balancer sends traffic only when it can be served.
+    /// Readiness: 200 once Consul has been read (the catalog, and the health
+    /// of every routed service, or [`READY_WITHIN`] after the catalog if some
+    /// health reply is late), 503 before that and while shutting down, so a
+    /// load balancer sends traffic only when it can be served.
     fn healthz(&self) -> Response<Body> {
         let snapshot = self.snapshot.load();
-        let (status, code) = match (self.draining.is_cancelled(), snapshot.synced) {
+        let waited = snapshot.catalog_at.is_some_and(|at| at.elapsed() >= READY_WITHIN);
+        let ready = snapshot.synced && (snapshot.pending == 0 || waited);
+        let (status, code) = match (self.draining.is_cancelled(), ready) {
             (true, _) => ("draining", StatusCode::SERVICE_UNAVAILABLE),
             (false, false) => ("starting", StatusCode::SERVICE_UNAVAILABLE),
             (false, true) => ("ok", StatusCode::OK),
@@ -114,6 +118,7 @@ impl Admin {
         let body = json!({
             "status": status,
             "synced": snapshot.synced,
+            "pending_services": snapshot.pending,
             "generation": snapshot.generation,
             "staleness_seconds": self.statuses.staleness(),
         });
@@ -142,6 +147,10 @@ impl Admin {
         [bearer, query].into_iter().flatten().any(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
     }
 }
+
+/// Longest a replica waits, after reading the catalog, for the health of
+/// every routed service before it says it is ready anyway.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Compares without stopping at the first difference, so timing tells nothing.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -3,8 +3,10 @@
 //! A shared cache in the sense of RFC 9111 ([`control`] has the rules), held
 //! in `moka`, bounded in bytes. Entries are keyed by route, host and path with
 //! query; each key holds the variants its `Vary` header asked for. Freshness
-//! is judged on tokio's clock, so TTLs are tested with paused time; moka's own
-//! expiry only reclaims the memory. Concurrent misses for one key wait for a
+//! and age are judged on tokio's clock, so they are tested with paused time;
+//! moka's own expiry only reclaims the memory, and keeps a stale entry as
+//! long as it may still serve: while it can be revalidated (it has a
+//! validator) or served stale (`stale-while-revalidate`, `stale-if-error`). Concurrent misses for one key wait for a
 //! single upstream request ([`flight`]), for at most `lock_timeout`. A key
 //! whose answer turned out uncacheable is remembered for `pass_ttl` ("hit for
 //! pass"), so later requests for it go straight upstream instead of queueing
@@ -22,9 +24,11 @@ use moka::future::Cache;
 use moka::Expiry;
 use tokio::time::Instant;
 
+pub use control::Freshness;
 pub use flight::{Flights, Landing, Role};
 
-/// `X-Cache` on every response of a cached route: `HIT`, `MISS` or `BYPASS`.
+/// `X-Cache` on every response of a cached route: `HIT`, `MISS`, `BYPASS`,
+/// `REVALIDATED` (a stale entry confirmed by a 304) or `STALE`.
 pub static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// Size limits.
@@ -59,24 +63,64 @@ pub struct CacheKey {
     pub target: Box<str>,
 }
 
+/// How long a stale entry with a validator is kept for revalidation.
+const KEPT_FOR_REVALIDATION: Duration = Duration::from_secs(3600);
+
 /// One stored response.
 #[derive(Debug)]
 pub struct Stored {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it was received (or last revalidated).
     pub stored_at: Instant,
-    pub ttl: Duration,
-    /// May answer requests that carry credentials.
-    pub public: bool,
+    /// Lifetime, age when received, audience and stale rules.
+    pub freshness: Freshness,
     /// The request headers named by `Vary`, as they were for this response.
     pub vary: Box<[(HeaderName, Option<HeaderValue>)]>,
 }
 
 impl Stored {
-    /// True until its TTL has passed.
+    /// Its current age (§4.2.3): its age when received plus its time here.
+    pub fn age(&self, now: Instant) -> Duration {
+        self.freshness.initial_age.saturating_add(now.saturating_duration_since(self.stored_at))
+    }
+
+    /// True while its age is below its freshness lifetime.
     pub fn fresh(&self, now: Instant) -> bool {
-        now.saturating_duration_since(self.stored_at) < self.ttl
+        self.age(now) < self.freshness.lifetime
+    }
+
+    /// How long it has been stale (zero while fresh).
+    pub fn staleness(&self, now: Instant) -> Duration {
+        self.age(now).saturating_sub(self.freshness.lifetime)
+    }
+
+    /// May be served stale while one request refreshes it.
+    pub fn stale_while_revalidate(&self, now: Instant) -> bool {
+        !self.fresh(now) && self.staleness(now) < self.freshness.stale.while_revalidate
+    }
+
+    /// May be served stale because the instances failed.
+    pub fn stale_if_error(&self, now: Instant) -> bool {
+        self.staleness(now) < self.freshness.stale.if_error
+    }
+
+    /// True when it carries a validator, so a conditional request can refresh it.
+    pub fn revalidatable(&self) -> bool {
+        control::has_validator(&self.headers)
+    }
+
+    /// How long the cache should keep it from now.
+    fn keep(&self) -> Duration {
+        let now = Instant::now();
+        let fresh_for = self.freshness.lifetime.saturating_sub(self.age(now));
+        let stale = self.freshness.stale;
+        let mut extra = stale.while_revalidate.max(stale.if_error).saturating_sub(self.staleness(now));
+        if self.revalidatable() {
+            extra = extra.max(KEPT_FOR_REVALIDATION);
+        }
+        fresh_for.saturating_add(extra)
     }
 
     /// True when the request's `Vary` headers equal the stored ones.
@@ -84,14 +128,19 @@ impl Stored {
         self.vary.iter().all(|(name, value)| request.get(name) == value.as_ref())
     }
 
-    /// May answer this request (fresh, same variant, credentials allowed).
-    pub fn serves(&self, request: &HeaderMap, credentials: bool, now: Instant) -> bool {
-        self.fresh(now) && self.matches(request) && (self.public || !credentials)
+    /// May answer this request, fresh or not (same variant, credentials allowed).
+    pub fn usable(&self, request: &HeaderMap, credentials: bool) -> bool {
+        self.matches(request) && (self.freshness.public || !credentials)
     }
 
-    /// Seconds since it was stored (the `Age` it is served with).
+    /// May answer this request as it is (fresh, same variant, credentials allowed).
+    pub fn serves(&self, request: &HeaderMap, credentials: bool, now: Instant) -> bool {
+        self.fresh(now) && self.usable(request, credentials)
+    }
+
+    /// Its age in whole seconds (the `Age` it is served with).
     pub fn age_secs(&self) -> u64 {
-        Instant::now().saturating_duration_since(self.stored_at).as_secs()
+        self.age(Instant::now()).as_secs().min(u64::from(u32::MAX))
     }
 
     fn weight(&self) -> usize {
@@ -119,7 +168,7 @@ struct UntilStale;
 
 impl Expiry<CacheKey, Variants> for UntilStale {
     fn expire_after_create(&self, _: &CacheKey, value: &Variants, _: std::time::Instant) -> Option<Duration> {
-        value.iter().map(|s| s.ttl).max()
+        value.iter().map(|s| s.keep()).max()
     }
 
     fn expire_after_update(
@@ -159,18 +208,23 @@ impl ResponseCache {
         self.passes.insert(key, Instant::now()).await;
     }
 
-    /// A stored response that may answer this request.
+    /// A stored response for this request's variant, fresh or stale (the
+    /// caller judges: [`Stored::fresh`], [`Stored::stale_while_revalidate`]...).
     pub async fn lookup(&self, key: &CacheKey, request: &HeaderMap, credentials: bool) -> Option<Arc<Stored>> {
         let variants = self.entries.get(key).await?;
-        let now = Instant::now();
-        variants.iter().find(|s| s.serves(request, credentials, now)).cloned()
+        variants.iter().find(|s| s.usable(request, credentials)).cloned()
+    }
+
+    /// Drops `key` (every variant) and its pass marker: the resource changed.
+    pub async fn invalidate(&self, key: &CacheKey) {
+        self.passes.invalidate(key).await;
+        self.entries.invalidate(key).await;
     }
 
     /// Stores a response, replacing the variant with the same `Vary` values.
     pub async fn insert(&self, key: CacheKey, stored: Arc<Stored>) {
-        let now = Instant::now();
         let mut list: Vec<Arc<Stored>> = match self.entries.get(&key).await {
-            Some(old) => old.iter().filter(|s| s.fresh(now) && s.vary != stored.vary).cloned().collect(),
+            Some(old) => old.iter().filter(|s| !s.keep().is_zero() && s.vary != stored.vary).cloned().collect(),
             None => Vec::new(),
         };
         list.truncate(MAX_VARIANTS - 1);

@@ -88,6 +88,9 @@ pub struct Gateway {
     https_redirect: Option<u16>,
     /// The TLS certificates, to refuse a request for a host another certificate serves (421).
     certificates: Option<Arc<Certificates>>,
+    /// This gateway, once shared ([`Gateway::into_shared`]): for the work a
+    /// request leaves behind (refreshing a stale cache entry).
+    me: std::sync::Weak<Gateway>,
 }
 
 impl Gateway {
@@ -102,7 +105,19 @@ impl Gateway {
             policies,
             https_redirect: None,
             certificates: None,
+            me: std::sync::Weak::new(),
         }
+    }
+
+    /// Shares the gateway among listeners; it keeps a weak handle on itself
+    /// for background work.
+    pub fn into_shared(self) -> Arc<Gateway> {
+        Arc::new_cyclic(|me| Gateway { me: me.clone(), ..self })
+    }
+
+    /// A strong handle on this gateway, if it was shared.
+    fn shared(&self) -> Option<Arc<Gateway>> {
+        self.me.upgrade()
     }
 
     /// Verifies TLS instances as `tls` says (`[upstream_tls]` and its profiles).

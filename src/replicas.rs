@@ -112,10 +112,14 @@ impl Replicas {
         serde_json::json!({ "self": this, "count": live.len(), "replicas": live })
     }
 
-    /// Publishes what Consul reported; the count never drops below 1.
+    /// Publishes what Consul reported. The count never drops below 1, and
+    /// stays 1 while this replica is not registered (it then acts alone).
     fn update(&self, instances: &[Instance]) {
         let live: Vec<Replica> = instances.iter().map(replica_of).collect();
-        let count = u32::try_from(live.len()).unwrap_or(u32::MAX).max(1);
+        let count = match self.this() {
+            Some(_) => u32::try_from(live.len()).unwrap_or(u32::MAX).max(1),
+            None => 1,
+        };
         if self.count.swap(count, Ordering::Relaxed) != count {
             tracing::info!(replicas = live.len(), "live Portico replicas changed");
         }
@@ -218,5 +222,38 @@ impl Cluster {
             registration::run(client, settings.clone(), consul_address, listening, replicas.clone(), shutdown);
         tokio::spawn(registering);
         Ok(Cluster { replicas, purges: Some(purges) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(id: &str) -> Instance {
+        Instance {
+            id: id.to_string(),
+            node: "n1".to_string(),
+            address: "10.0.0.1".to_string(),
+            port: 8080,
+            weight: 1,
+            meta: [("admin".to_string(), "10.0.0.1:9090".to_string())].into(),
+            tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn limits_are_divided_only_once_this_replica_is_registered() {
+        let replicas = Replicas::default();
+        replicas.update(&[instance("portico-n1-8080"), instance("portico-n2-8080")]);
+        assert_eq!(replicas.count(), 1, "not registered: it acts alone");
+        replicas.set_this("portico-n1-8080".to_string());
+        replicas.update(&[instance("portico-n1-8080"), instance("portico-n2-8080")]);
+        assert_eq!(replicas.count(), 2);
+        let report = replicas.report();
+        assert_eq!(report["count"], 2);
+        assert_eq!(report["replicas"][0]["self"], true);
+        assert_eq!(report["replicas"][1]["admin"], "10.0.0.1:9090");
+        replicas.update(&[]);
+        assert_eq!(replicas.count(), 1, "never below one");
     }
 }

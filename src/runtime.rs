@@ -119,7 +119,7 @@ pub async fn run_with_reload(
     if let Some(port) = https_redirect(&config, &listeners) {
         gateway = gateway.redirect_to_https(port);
     }
-    let gateway = Arc::new(gateway);
+    let gateway = gateway.into_shared();
     let listening = Listening {
         proxy: listeners.proxy.local_addr().unwrap_or(config.listen),
         admin: listeners.admin.local_addr().unwrap_or(config.admin_listen),

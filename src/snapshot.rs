@@ -42,6 +42,10 @@ pub struct Snapshot {
     pub rejected: Vec<Rejection>,
     /// True once the catalog has been read at least once.
     pub synced: bool,
+    /// Routed services whose health has not been read yet.
+    pub pending: usize,
+    /// When the catalog was first read.
+    pub catalog_at: Option<tokio::time::Instant>,
     /// Instances that left but still had requests in flight when this was built.
     pub draining: Vec<Draining>,
 }

@@ -59,9 +59,17 @@ impl Replica {
         self.admin("/admin/replicas").await["count"].as_u64().unwrap_or(0) as usize
     }
 
-    fn terminate(&mut self) {
+    /// SIGTERM, then waits for the exit without blocking the runtime (a
+    /// blocked runtime would stall the test's own clients mid-request).
+    async fn terminate(&mut self) {
+        self.signal_term();
+        while let Ok(None) = self.child.try_wait() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn signal_term(&self) {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
     }
 
     fn kill(&mut self) {
@@ -131,9 +139,10 @@ async fn replicas_list_each_other_and_a_killed_one_drops_out_within_its_check_in
     eprintln!("a SIGKILLed replica dropped out of the others' lists after {took:?}");
     assert!(took < Duration::from_secs(3), "a SIGKILLed replica was listed for {took:?} with a 1 s check");
 
-    // A stopped replica deregisters before it drains: gone at once.
-    replicas[1].terminate();
+    // A stopped replica deregisters before it drains (1 s here): gone at once.
+    replicas[1].signal_term();
     let took = until_all_list(&[&replicas[0]], 1, Duration::from_secs(10)).await;
+    replicas[1].terminate().await;
     eprintln!("a stopped replica dropped out after {took:?}");
     assert!(took < Duration::from_secs(1), "a stopped replica was listed for {took:?}");
 }
@@ -173,7 +182,7 @@ async fn a_cluster_wide_limit_holds_over_three_replicas_and_follows_their_number
 
     let before = allowed(&all, "/halved/x", 42).await + 3;
     assert_eq!(before, 45, "within the limit, nothing refused");
-    replicas[2].terminate();
+    replicas[2].terminate().await;
     let two = [&replicas[0], &replicas[1]];
     until_all_list(&two, 2, Duration::from_secs(10)).await;
     let after = allowed(&two, "/halved/x", 100).await;
@@ -251,7 +260,7 @@ impl Drop for Haproxy {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_behind_haproxy_fails_no_request() {
     let consul = ConsulAgent::start().await;
     let backend = Backend::start("web-1").await;
@@ -288,7 +297,7 @@ async fn a_rolling_restart_behind_haproxy_fails_no_request() {
     };
     for replica in replicas.iter_mut() {
         let (port, admin) = (replica.port, replica.admin);
-        replica.terminate();
+        replica.terminate().await;
         *replica = Replica::start_on(&consul, port, admin);
         until_routed(replica, "/web").await;
         tokio::time::sleep(Duration::from_millis(500)).await; // HAProxy's checks see it up

@@ -99,7 +99,7 @@ impl Products {
             return error(StatusCode::NOT_FOUND, format!("unknown product {id:?}"));
         }
         match self.store.get::<Product>(&key(id)).await {
-            Ok(Some(p)) => json(StatusCode::OK, &p.value),
+            Ok(Some(p)) => cacheable(json(StatusCode::OK, &p.value), ITEM_CACHE_CONTROL),
             Ok(None) => error(StatusCode::NOT_FOUND, format!("unknown product {id:?}")),
             Err(e) => unavailable(e),
         }
@@ -132,7 +132,7 @@ impl Products {
             })
             .await;
         match result {
-            Ok(p) => json(if create_only { StatusCode::CREATED } else { StatusCode::OK }, &p),
+            Ok(p) => about(json(if create_only { StatusCode::CREATED } else { StatusCode::OK }, &p), &p.id),
             Err(UpdateError::Aborted(_)) => error(StatusCode::CONFLICT, format!("product {:?} exists", product.id)),
             Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         }
@@ -161,7 +161,7 @@ impl Products {
             })
             .await;
         match result {
-            Ok(product) => json(StatusCode::OK, &product),
+            Ok(product) => about(json(StatusCode::OK, &product), id),
             Err(UpdateError::Aborted((StatusCode::NOT_FOUND, _))) => {
                 error(StatusCode::NOT_FOUND, format!("unknown product {id:?}"))
             }
@@ -210,7 +210,22 @@ fn unavailable(e: impl std::fmt::Display) -> Response<Body> {
 
 /// The product list may be served from Portico's cache for two seconds: a
 /// list that is at most that stale is fine, stock is checked again at checkout.
+/// A product created with `POST /products` drops it from the cache at once
+/// (the request's own URI, RFC 9111 §4.4).
 const LIST_CACHE_CONTROL: &str = "max-age=2";
+
+/// A product may be served from Portico's cache for ten seconds: every
+/// write to it answers with the product and `Content-Location` naming it,
+/// which makes Portico drop its stored copy (RFC 9111 §4.4).
+const ITEM_CACHE_CONTROL: &str = "max-age=10";
+
+/// Says that `response`'s body is the product `id` (RFC 9110 §8.7).
+fn about(mut response: Response<Body>, id: &str) -> Response<Body> {
+    if let Ok(location) = http::HeaderValue::from_str(&format!("/products/{id}")) {
+        response.headers_mut().insert(http::header::CONTENT_LOCATION, location);
+    }
+    response
+}
 
 fn cacheable(mut response: Response<Body>, cache_control: &'static str) -> Response<Body> {
     response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static(cache_control));

@@ -242,9 +242,10 @@ async fn scaling_products_up_spreads_traffic_and_down_loses_nothing() {
     let extras: Vec<Instance> = (0..2).map(|_| Instance::start(PRODUCTS, &shop.consul, &shop.portico)).collect();
     shop.wait_count("/products", 3).await;
     let mut seen = std::collections::BTreeSet::new();
-    for _ in 0..9 {
-        // A product page, not the list: the list is answered from Portico's cache.
-        seen.insert(shop.portico.who("/products/kettle").await.expect("200"));
+    for visit in 0..9 {
+        // A product page asked for afresh each time (a new query is a new
+        // cache key): cached answers would all come from one instance.
+        seen.insert(shop.portico.who(&format!("/products/kettle?visit={visit}")).await.expect("200"));
     }
     assert_eq!(seen.len(), 3, "three instances answer: {seen:?}");
 
@@ -254,8 +255,8 @@ async fn scaling_products_up_spreads_traffic_and_down_loses_nothing() {
         tokio::spawn(async move {
             let deadline = Instant::now() + Duration::from_secs(4);
             while Instant::now() < deadline && sent.load(Ordering::Relaxed) < 20_000 {
-                sent.fetch_add(1, Ordering::Relaxed);
-                if shop.portico.who("/products/kettle").await.is_err() {
+                let n = sent.fetch_add(1, Ordering::Relaxed);
+                if shop.portico.who(&format!("/products/kettle?load={n}")).await.is_err() {
                     failed.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -314,4 +315,31 @@ async fn cache_verdicts(p: &Portico, paths: &[&str]) -> Vec<String> {
         out.push(response.headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string());
     }
     out
+}
+
+#[tokio::test]
+async fn a_product_update_through_portico_drops_the_cached_item_and_a_new_product_the_list() {
+    let shop = Shop::start().await;
+    let (_, products) = shop.get("/products").await;
+    let first = products[0]["id"].as_str().expect("an id").to_string();
+    let item = format!("/products/{first}");
+    let verdict = |r: &reqwest::Response| r.headers().get("x-cache").map(|v| v.to_str().unwrap_or("").to_string());
+    shop.get(&item).await;
+    let cached = shop.portico.http.get(shop.portico.url(&item)).send().await.expect("response");
+    assert_eq!(verdict(&cached).as_deref(), Some("HIT"), "the item is cached");
+    let mut renamed = products[0].clone();
+    renamed["name"] = "Renamed through Portico".into();
+    assert_eq!(shop.call(reqwest::Method::PUT, &item, Some(renamed)).await.0, 200);
+    let after = shop.portico.http.get(shop.portico.url(&item)).send().await.expect("response");
+    assert_eq!(verdict(&after).as_deref(), Some("MISS"), "the PUT dropped it");
+    let body: Value = after.json().await.expect("json");
+    assert_eq!(body["name"], "Renamed through Portico");
+
+    let listed = shop.portico.http.get(shop.portico.url("/products")).send().await.expect("response");
+    assert_eq!(verdict(&listed).as_deref(), Some("HIT"));
+    let product = json!({"id": "cache-test", "name": "Fresh", "price_cents": 100, "stock": 1});
+    assert_eq!(shop.post("/products", product).await.0, 201);
+    let (_, list) = shop.get("/products").await;
+    let ids: Vec<&str> = list.as_array().into_iter().flatten().filter_map(|p| p["id"].as_str()).collect();
+    assert!(ids.contains(&"cache-test"), "the POST to /products dropped the cached list: {ids:?}");
 }

@@ -7,13 +7,22 @@ fn key(route: &str, target: &str) -> CacheKey {
 }
 
 fn stored(body: &str, ttl: u64, vary: &[(&str, Option<&str>)]) -> Arc<Stored> {
+    stored_with(body, ttl, HeaderMap::new(), control::StaleRules::default(), vary)
+}
+
+fn stored_with(
+    body: &str,
+    ttl: u64,
+    headers: HeaderMap,
+    stale: control::StaleRules,
+    vary: &[(&str, Option<&str>)],
+) -> Arc<Stored> {
     Arc::new(Stored {
         status: StatusCode::OK,
-        headers: HeaderMap::new(),
+        headers,
         body: Bytes::from(body.to_string()),
         stored_at: Instant::now(),
-        ttl: Duration::from_secs(ttl),
-        public: false,
+        freshness: Freshness { lifetime: Duration::from_secs(ttl), initial_age: Duration::ZERO, public: false, stale },
         vary: vary
             .iter()
             .map(|(n, v)| (HeaderName::from_bytes(n.as_bytes()).expect("n"), v.map(|v| v.parse().expect("v"))))
@@ -30,14 +39,58 @@ fn request(pairs: &[(&str, &str)]) -> HeaderMap {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_entry_is_served_until_its_ttl_passes_on_the_paused_clock() {
+async fn an_entry_is_fresh_until_its_lifetime_passes_on_the_paused_clock() {
     let cache = ResponseCache::new(CacheSettings::default());
     cache.insert(key("/p", "/p"), stored("list", 30, &[])).await;
-    assert!(cache.lookup(&key("/p", "/p"), &HeaderMap::new(), false).await.is_some());
+    let fresh = |s: Option<Arc<Stored>>| s.is_some_and(|s| s.fresh(Instant::now()));
+    assert!(fresh(cache.lookup(&key("/p", "/p"), &HeaderMap::new(), false).await));
     tokio::time::advance(Duration::from_secs(29)).await;
-    assert!(cache.lookup(&key("/p", "/p"), &HeaderMap::new(), false).await.is_some());
+    assert!(fresh(cache.lookup(&key("/p", "/p"), &HeaderMap::new(), false).await));
     tokio::time::advance(Duration::from_secs(1)).await;
-    assert!(cache.lookup(&key("/p", "/p"), &HeaderMap::new(), false).await.is_none(), "stale at 30 s");
+    assert!(!fresh(cache.lookup(&key("/p", "/p"), &HeaderMap::new(), false).await), "stale at 30 s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn age_grows_from_the_age_it_arrived_with() {
+    let mut entry = Arc::try_unwrap(stored("x", 100, &[])).expect("sole owner");
+    entry.freshness.initial_age = Duration::from_secs(40);
+    tokio::time::advance(Duration::from_secs(25)).await;
+    assert_eq!(entry.age_secs(), 65);
+    assert!(entry.fresh(Instant::now()));
+    tokio::time::advance(Duration::from_secs(35)).await;
+    assert!(!entry.fresh(Instant::now()), "100 s of lifetime used: 40 before, 60 here");
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_windows_are_measured_from_the_end_of_freshness() {
+    let stale = control::StaleRules {
+        must_revalidate: false,
+        while_revalidate: Duration::from_secs(10),
+        if_error: Duration::from_secs(60),
+    };
+    let entry = stored_with("x", 30, HeaderMap::new(), stale, &[]);
+    tokio::time::advance(Duration::from_secs(35)).await;
+    let now = Instant::now();
+    assert!(!entry.fresh(now) && entry.stale_while_revalidate(now) && entry.stale_if_error(now));
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let now = Instant::now();
+    assert!(!entry.stale_while_revalidate(now) && entry.stale_if_error(now));
+    tokio::time::advance(Duration::from_secs(50)).await;
+    assert!(!entry.stale_if_error(Instant::now()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stale_entry_is_kept_while_it_can_be_revalidated() {
+    let cache = ResponseCache::new(CacheSettings::default());
+    let mut etag = HeaderMap::new();
+    etag.insert(header::ETAG, HeaderValue::from_static("\"v1\""));
+    cache.insert(key("/p", "/tagged"), stored_with("x", 1, etag, control::StaleRules::default(), &[])).await;
+    cache.insert(key("/p", "/plain"), stored("x", 1, &[])).await;
+    tokio::time::advance(Duration::from_secs(5)).await;
+    let tagged = cache.lookup(&key("/p", "/tagged"), &HeaderMap::new(), false).await;
+    assert!(tagged.is_some_and(|s| !s.fresh(Instant::now()) && s.revalidatable()));
+    cache.invalidate(&key("/p", "/tagged")).await;
+    assert!(cache.lookup(&key("/p", "/tagged"), &HeaderMap::new(), false).await.is_none(), "invalidated");
 }
 
 #[tokio::test]

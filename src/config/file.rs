@@ -168,6 +168,8 @@ pub struct RouteSection {
     pub rate_burst: Option<u32>,
     /// `cluster` (default: the limit holds over all replicas) or `replica`.
     pub rate_scope: Option<String>,
+    /// How long a stale cached answer may be served when the instances fail.
+    pub stale_if_error: Option<String>,
     /// `true`, `false` or a default TTL such as `30s`.
     pub cache: Option<String>,
     /// Encoded characters accepted in paths: `["slash", "semicolon"]`.
@@ -235,6 +237,7 @@ impl RouteSection {
             ("route rate_limit", "rate-limit", self.rate_limit.clone()),
             ("route rate_burst", "rate-burst", self.rate_burst.map(|n| n.to_string())),
             ("route rate_scope", "rate-scope", self.rate_scope.clone()),
+            ("route stale_if_error", "stale-if-error", self.stale_if_error.clone()),
             ("route cache", "cache", self.cache.clone()),
             ("route proto", "proto", self.proto.clone()),
             ("route upstream_tls", "upstream-tls", self.upstream_tls.clone()),

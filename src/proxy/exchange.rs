@@ -82,6 +82,11 @@ impl Exchange {
     }
 
     /// The endpoint the request went to, once picked.
+    /// The request's ID.
+    pub fn request_id(&self) -> &HeaderValue {
+        &self.request_id
+    }
+
     pub fn endpoint(&self) -> Option<&crate::upstream::Endpoint> {
         match (&self.route, self.endpoint) {
             (Some(route), Some(i)) => route.upstream.endpoints.get(i),

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
+use super::cached::invalidate;
 use super::error::ProxyError;
 use super::{Gateway, Leg, ProxyBody};
 use crate::auth::{Authenticator, X_AUTH_SUBJECT};
@@ -79,6 +80,16 @@ impl Gateway {
         let cacheable = matches!(*request.method(), Method::GET | Method::HEAD);
         let mut response = match options.cache {
             Some(spec) if cacheable => self.cached(request, leg, spec, credentials).await?,
+            Some(_) if !invalidate::is_safe(request.method()) => {
+                let target = invalidate::Target {
+                    host: raw_host(&request).to_string(),
+                    path: leg.path.to_string(),
+                    query: request.uri().query().map(str::to_string),
+                };
+                let response = self.forward(request, leg).await?;
+                self.invalidate_after(route, &target, &response).await;
+                response
+            }
             _ => self.forward(request, leg).await?,
         };
         if let Some(decision) = decision {
@@ -86,4 +97,14 @@ impl Gateway {
         }
         Ok(response)
     }
+}
+
+/// The request's host as the cache keys it: `Host`, or `:authority` on HTTP/2.
+fn raw_host(request: &Request<Incoming>) -> &str {
+    request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("")
 }

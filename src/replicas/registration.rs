@@ -101,7 +101,8 @@ fn consul_is_local(address: &str) -> bool {
 }
 
 /// Runs `attempt` until it succeeds (backing off, logging each failure), or
-/// `None` once `stop` is cancelled.
+/// `None` once `stop` is cancelled, or at once when the ACL token may not
+/// do it (retrying would not help; the replica then runs on its own).
 async fn until_ok<T, F, Fut>(stop: &CancellationToken, mut attempt: F) -> Option<T>
 where
     F: FnMut() -> Fut,
@@ -111,6 +112,11 @@ where
     loop {
         match attempt().await {
             Ok(value) => return Some(value),
+            Err(error @ crate::consul::Error::Denied { .. }) => {
+                tracing::error!(%error, "the ACL token may not register this replica (it needs service \"portico\" write, \
+                    see the README); running as a lone gateway: limits and purges stay on this replica");
+                return None;
+            }
             Err(error) => tracing::warn!(%error, "cannot register this replica in Consul yet; retrying"),
         }
         tokio::select! {

@@ -188,6 +188,9 @@ impl RateSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CacheSpec {
     pub default_ttl: Duration,
+    /// `portico.stale-if-error`: how long a stale answer may be served when
+    /// the instances fail, for responses that do not say (zero: not at all).
+    pub stale_if_error: Duration,
 }
 
 /// Parses `true`, `false` or a duration (`30s`): the cache option of tags and config.
@@ -196,7 +199,7 @@ pub fn parse_cache(value: &str) -> Result<Option<CacheSpec>, String> {
         Ok(true) => Ok(Some(CacheSpec::default())),
         Ok(false) => Ok(None),
         Err(_) => humantime::parse_duration(value)
-            .map(|default_ttl| Some(CacheSpec { default_ttl }))
+            .map(|default_ttl| Some(CacheSpec { default_ttl, ..CacheSpec::default() }))
             .map_err(|_| format!("expected true, false or a duration such as 30s, got {value:?}")),
     }
 }
@@ -208,6 +211,7 @@ pub struct OptionsBuilder {
     options: RouteOptions,
     burst: Option<u32>,
     per_replica: Option<bool>,
+    stale_if_error: Option<Duration>,
 }
 
 impl OptionsBuilder {
@@ -237,6 +241,12 @@ impl OptionsBuilder {
                 })
             }
             "cache" => o.cache = parse_cache(value)?,
+            "stale-if-error" => {
+                self.stale_if_error = Some(
+                    humantime::parse_duration(value)
+                        .map_err(|_| format!("expected a duration such as 10m, got {value:?}"))?,
+                )
+            }
             "allow-encoded" => o.allow_encoded = EncodedChars::union(o.allow_encoded, EncodedChars::parse(value)?),
             "match" => o.matchers.add(value)?,
             "proto" => o.proto = value.parse()?,
@@ -262,6 +272,9 @@ impl OptionsBuilder {
         }
         if let (Some(rate), Some(per_replica)) = (self.options.rate.as_mut(), self.per_replica) {
             rate.per_replica = per_replica;
+        }
+        if let (Some(cache), Some(window)) = (self.options.cache.as_mut(), self.stale_if_error) {
+            cache.stale_if_error = window;
         }
         self.options
     }

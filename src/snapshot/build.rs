@@ -119,6 +119,8 @@ pub fn build_reusing(
         table: RouteTable::new(placed),
         rejected,
         synced: view.catalog.is_some(),
+        pending: view.pending(),
+        catalog_at: view.catalog_at,
         draining: Vec::new(),
     };
     let old = std::mem::take(old);

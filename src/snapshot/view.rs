@@ -26,6 +26,8 @@ use crate::routing::tags::{parse_tags, Declarations, TAG_PREFIX};
 pub struct View {
     /// The catalog, once read (only services with `portico.*` tags).
     pub catalog: Option<Services>,
+    /// When the catalog was first read.
+    pub catalog_at: Option<Instant>,
     /// Passing instances per watched service.
     pub instances: HashMap<String, Vec<Instance>>,
     /// How long to hold the previous state after a reset (zero: never).
@@ -49,6 +51,11 @@ struct Held {
 }
 
 impl View {
+    /// Routed services whose health has not been read yet.
+    pub fn pending(&self) -> usize {
+        self.catalog.as_ref().map_or(0, |c| c.keys().filter(|s| !self.instances.contains_key(*s)).count())
+    }
+
     /// An empty view that holds its state for `grace` after a Consul reset.
     pub fn new(grace: Duration) -> View {
         View { grace, ..View::default() }
@@ -62,6 +69,7 @@ impl View {
                 let relevant: Services = services.into_iter().filter(|(_, tags)| declares_anything(tags)).collect();
                 self.parse_changed(&relevant);
                 let changed = self.catalog.as_ref() != Some(&relevant);
+                self.catalog_at.get_or_insert_with(Instant::now);
                 let before = self.catalog.replace(relevant).unwrap_or_default();
                 let now = self.catalog.as_ref().map(|c| changed_tags(&before, c));
                 self.mark(now.unwrap_or_default());
@@ -156,7 +164,15 @@ impl View {
             }
         }
         let declared = self.declared.clone();
-        Cow::Owned(View { catalog: Some(catalog), instances, grace: self.grace, held: None, dirty: None, declared })
+        Cow::Owned(View {
+            catalog: Some(catalog),
+            catalog_at: self.catalog_at,
+            instances,
+            grace: self.grace,
+            held: None,
+            dirty: None,
+            declared,
+        })
     }
 }
 

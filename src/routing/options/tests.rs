@@ -21,7 +21,7 @@ fn one_key_spelling_per_option_whichever_the_source() {
     assert_eq!(a, b);
     assert_eq!(a.rate.map(|r| (r.count, r.burst)), Some((10, 7)), "the burst applies whichever comes first");
     assert_eq!(a.policy, Policy::PowerOfTwo);
-    assert_eq!(a.cache, Some(CacheSpec { default_ttl: Duration::from_secs(30) }));
+    assert_eq!(a.cache, Some(CacheSpec { default_ttl: Duration::from_secs(30), ..CacheSpec::default() }));
 }
 
 #[test]

@@ -109,7 +109,7 @@ fn edge_policy_tags_are_read_and_bad_ones_refused() {
         d.options.rate,
         Some(RateSpec { count: 20, period: Duration::from_secs(1), burst: 40, per_replica: false })
     );
-    assert_eq!(d.options.cache, Some(CacheSpec { default_ttl: Duration::from_secs(15) }));
+    assert_eq!(d.options.cache, Some(CacheSpec { default_ttl: Duration::from_secs(15), ..CacheSpec::default() }));
     assert!(d.options.has_policies());
     let bad = parse_tags(&tags(&[
         "portico.route=/x",

@@ -89,3 +89,15 @@ fn tags_are_parsed_when_they_change_and_forgotten_when_the_service_goes() {
     view.apply(Update::Catalog(Default::default()));
     assert!(view.declarations("a", &v2).is_none());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_routed_service_is_pending_until_its_health_is_read_even_with_no_instance() {
+    let mut view = View::new(Duration::ZERO);
+    assert_eq!(view.pending(), 0);
+    view.apply(catalog(&["web", "api"]));
+    assert_eq!(view.pending(), 2, "the catalog alone does not make a replica ready");
+    view.apply(instances("web", &["web-1"]));
+    view.apply(instances("api", &[]));
+    assert_eq!(view.pending(), 0, "an empty health reply is still a reply");
+    assert!(view.catalog_at.is_some());
+}
