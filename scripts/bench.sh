@@ -10,7 +10,8 @@
 # refuses) and portico-cached (every request a cache hit). With
 # BENCH_BASELINE=<git revision>, that revision is built too and measured as
 # portico-base on its policy-free route: the cost of the policy code for routes
-# that do not use it, measured side by side.
+# that do not use it, measured side by side (and portico-base-cached, the
+# baseline's cache hits, when BENCH_TARGETS names it).
 #
 #   scripts/bench.sh                   # BENCH_DURATION=10 BENCH_REPS=3 by default
 #   scripts/bench.sh grpc              # the gRPC and HTTP/2-upstream run (scripts/bench-grpc.sh)
@@ -137,7 +138,7 @@ curl -s -o /dev/null -D - -H "X-Bench-Pad: $API_KEY" "http://127.0.0.1:$PORTICO/
 target_pids() {
     case $1 in
         portico | portico-edge | portico-cached) echo "$PORTICO_PID" ;;
-        portico-base) echo "$BASE_PID" ;;
+        portico-base | portico-base-cached) echo "$BASE_PID" ;;
         nginx) local m; m=$(cat "$WORK/nginx-proxy.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')" ;;
         haproxy) cat "$WORK/haproxy.pid" ;;
         direct) local m; m=$(cat "$WORK/backends.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')" ;;
@@ -159,6 +160,7 @@ url_of() {
         portico-edge) echo "http://127.0.0.1:$PORTICO/edge" ;;
         portico-cached) echo "http://127.0.0.1:$PORTICO/cached" ;;
         portico-base) echo "http://127.0.0.1:$BASE/" ;;
+        portico-base-cached) echo "http://127.0.0.1:$BASE/cached" ;;
         nginx) echo "http://127.0.0.1:$NGINX/" ;;
         haproxy) echo "http://127.0.0.1:$HAPROXY/" ;;
         direct) echo "http://127.0.0.1:$B1/" ;;
@@ -177,7 +179,7 @@ for rep in $(seq "$REPS"); do
             read -r -a tp <<< "$(target_pids $target)"
             before=$(cpu_ticks "${tp[@]}")
             header="X-Api-Key: $API_KEY"
-            [ "$target" = portico-cached ] && header="X-Bench-Pad: $API_KEY"
+            [[ "$target" == *-cached ]] && header="X-Bench-Pad: $API_KEY"
             result=$("${LOAD_CPUS[@]}" wrk -t2 -c"$conns" -d"${DURATION}s" --latency -H "$header" "$(url_of $target)")
             after=$(cpu_ticks "${tp[@]}")
             rps=$(awk '/^Requests\/sec/ {print $2}' <<< "$result")

@@ -78,6 +78,9 @@ pub struct Stored {
     pub freshness: Freshness,
     /// The request headers named by `Vary`, as they were for this response.
     pub vary: Box<[(HeaderName, Option<HeaderValue>)]>,
+    /// Its headers hold `Portico-Cache-Control` or `CDN-Cache-Control`,
+    /// kept for revalidation and removed from every answer.
+    pub targeted: bool,
 }
 
 impl Stored {

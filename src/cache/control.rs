@@ -219,6 +219,11 @@ fn field_directives(headers: &HeaderMap, field: &HeaderName) -> Vec<(String, Opt
         .collect()
 }
 
+/// True when the response holds a targeted field ([`strip_targeted`] has work to do).
+pub fn has_targeted(headers: &HeaderMap) -> bool {
+    headers.contains_key(&PORTICO_CACHE_CONTROL) || headers.contains_key(&CDN_CACHE_CONTROL)
+}
+
 /// Removes the targeted fields meant for Portico (and CDNs) from a response
 /// before it is stored or sent on.
 pub fn strip_targeted(headers: &mut HeaderMap) {

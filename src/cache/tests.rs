@@ -18,6 +18,7 @@ fn stored_with(
     vary: &[(&str, Option<&str>)],
 ) -> Arc<Stored> {
     Arc::new(Stored {
+        targeted: false,
         status: StatusCode::OK,
         headers,
         body: Bytes::from(body.to_string()),

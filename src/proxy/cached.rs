@@ -32,7 +32,7 @@ use tokio::time::Instant;
 use super::error::ProxyError;
 use super::exchange::Exchange;
 use super::{Gateway, Leg, ProxyBody};
-use crate::cache::control::{freshness, request_rules, strip_targeted, Exchanged, RoutePolicy};
+use crate::cache::control::{freshness, has_targeted, request_rules, strip_targeted, Exchanged, RoutePolicy};
 use crate::cache::{flight, vary_values, CacheKey, Landing, Role, Stored, X_CACHE};
 use crate::canary::Side;
 use crate::metrics::EdgeOutcome;
@@ -237,6 +237,7 @@ impl Gateway {
         exchanged: Exchanged,
     ) -> Arc<Stored> {
         let headers = refreshed_headers(&stale.headers, not_modified);
+        let targeted = has_targeted(&headers);
         let policy = RoutePolicy { default_ttl: fetch.spec.default_ttl, stale_if_error: fetch.spec.stale_if_error };
         let freshness = freshness(stale.status, &headers, fetch.credentials, policy, exchanged)
             .unwrap_or(crate::cache::Freshness { lifetime: Duration::ZERO, ..stale.freshness });
@@ -247,6 +248,7 @@ impl Gateway {
             stored_at: Instant::now(),
             freshness,
             vary: stale.vary.clone(),
+            targeted,
         });
         self.policies.cache.insert(fetch.key.clone(), Arc::clone(&refreshed)).await;
         refreshed
@@ -277,6 +279,7 @@ impl Gateway {
         match collect(body, cache.settings.max_object_bytes).await? {
             Collected::Whole(bytes) => {
                 let stored = Arc::new(Stored {
+                    targeted: has_targeted(&parts.headers),
                     status: parts.status,
                     vary: vary_values(&parts.headers, request_headers),
                     headers: parts.headers,

@@ -21,7 +21,9 @@ pub fn answer(stored: &Stored, request: &HeaderMap, head_only: bool, verdict: &'
     let mut response = Response::new(body);
     *response.status_mut() = stored.status;
     *response.headers_mut() = stored.headers.clone();
-    strip_targeted(response.headers_mut());
+    if stored.targeted {
+        strip_targeted(response.headers_mut());
+    }
     stamp(response.headers_mut(), stored, verdict);
     response
 }
@@ -62,11 +64,13 @@ fn not_modified(stored: &Stored, request: &HeaderMap) -> bool {
             .flat_map(|v| v.split(','))
             .any(|candidate| candidate.trim() == "*" || weak_eq(candidate.trim(), etag.trim()));
     }
-    let since = request.get(header::IF_MODIFIED_SINCE).and_then(|v| http_date(v.to_str().ok()?));
+    let Some(since) = request.get(header::IF_MODIFIED_SINCE).and_then(|v| http_date(v.to_str().ok()?)) else {
+        return false;
+    };
     let changed = [header::LAST_MODIFIED, header::DATE]
         .iter()
         .find_map(|name| stored.headers.get(name).and_then(|v| http_date(v.to_str().ok()?)));
-    matches!((since, changed), (Some(since), Some(changed)) if changed <= since)
+    changed.is_some_and(|changed| changed <= since)
 }
 
 fn weak_eq(a: &str, b: &str) -> bool {

@@ -9,9 +9,11 @@ use crate::cache::control::StaleRules;
 use crate::cache::Freshness;
 
 fn stored(pairs: &[(HeaderName, &'static str)]) -> Arc<Stored> {
+    let headers: HeaderMap = pairs.iter().map(|(n, v)| (n.clone(), HeaderValue::from_static(v))).collect();
     Arc::new(Stored {
+        targeted: crate::cache::control::has_targeted(&headers),
         status: StatusCode::OK,
-        headers: pairs.iter().map(|(n, v)| (n.clone(), HeaderValue::from_static(v))).collect(),
+        headers,
         body: Bytes::from_static(b"list"),
         stored_at: Instant::now(),
         freshness: Freshness {
