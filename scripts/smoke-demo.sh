@@ -44,6 +44,12 @@ cache="$(x_cache -H 'Cache-Control: no-cache'),$(x_cache)"
 [ "$cache" = "MISS,HIT" ] || fail "product list cache (refresh, then read): $cache"
 echo "smoke: product list served from the cache on the second request"
 
+# The README's rate-limit example: one curl, 300 requests on one connection,
+# fast enough on any machine to go past the burst.
+codes=$(curl -s -w '%{http_code}\n' $(for _ in $(seq 300); do echo "-o /dev/null $url/search?q=mug"; done) | sort | uniq -c)
+grep -q ' 429$' <<< "$codes" || fail "no 429 from 300 quick searches: $codes"
+echo "smoke: search is rate limited: $(tr -s ' \n' ' ' <<< "$codes")"
+
 scripts/scale.sh products 3 | tee -a "$out" | grep -q "routes /products to 3" || fail "scale up to 3"
 spread=$(scripts/traffic.sh /products 2 | tail -n 1)
 echo "smoke: $spread"

@@ -19,13 +19,16 @@ for _ in $(seq "$batch"); do urls+=("$url"); done
 end=$((SECONDS + duration))
 while [ "$SECONDS" -lt "$end" ]; do
     tick=$SECONDS
-    counts=$(curl -s -i --max-time 5 -H 'Cache-Control: no-cache' "${urls[@]}" 2>/dev/null | tr -d '\r' | awk '
-        tolower($0) ~ /^http\/[0-9.]+ / { total++; if ($2 !~ /^2/) failed++ }
+    # A request that got no answer at all (Portico unreachable, a reset)
+    # counts as failed too: sent is what was sent, not what came back.
+    counts=$({ curl -s -i --max-time 5 -H 'Cache-Control: no-cache' "${urls[@]}" 2>/dev/null || true; } |
+        tr -d '\r' | awk -v sent="$batch" '
+        tolower($0) ~ /^http\/[0-9.]+ / && $2 !~ /^1/ { if ($2 ~ /^2/) ok++ }
         tolower($0) ~ /^x-instance-id:/ { split($0, kv, ": "); seen[kv[2]]++ }
         END {
             line = ""
             for (id in seen) line = line sprintf("  %s=%d", id, seen[id])
-            printf "sent=%d failed=%d%s\n", total, failed + 0, line
+            printf "sent=%d failed=%d%s\n", sent, sent - ok, line
         }')
     echo "$(date +%H:%M:%S) $path $counts"
     while [ "$SECONDS" -eq "$tick" ]; do sleep 0.05; done

@@ -68,14 +68,24 @@ fn verifier(
         None => None,
     };
     let chain = if settings.verify {
-        let roots = Arc::new(roots(settings)?);
-        let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(provider))
-            .build()
-            .map_err(|e| format!("TLS roots: {e}"))?;
-        Some(webpki)
+        let roots = roots(settings)?;
+        if roots.is_empty() {
+            // A minimal image has no system trust store. That must not stop a
+            // gateway whose routes never use TLS: each TLS handshake fails
+            // instead, saying why.
+            tracing::warn!(
+                "no CA certificates found on this system: {whose} certificates cannot be verified; set a CA file"
+            );
+            Chain::NoRoots
+        } else {
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
+                .build()
+                .map_err(|e| format!("TLS roots: {e}"))?;
+            Chain::Verify(webpki)
+        }
     } else {
         tracing::warn!("TLS verification is off: {whose} certificates are not verified");
-        None
+        Chain::Off
     };
     Ok(Arc::new(Verifier { chain, name, provider: Arc::clone(provider) }))
 }
@@ -119,13 +129,23 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// How the server's certificate is checked: against the CA (`chain`; none
-/// with verification off), for `name` when set (an agent reached by IP whose
-/// certificate names `server.dc1.consul`), else for the name the connection
-/// was opened with. Handshake signatures are always checked.
+/// How a server's certificate chain is judged.
+#[derive(Debug)]
+enum Chain {
+    Verify(Arc<WebPkiServerVerifier>),
+    /// Verification is on, but there is nothing to trust: every chain fails.
+    NoRoots,
+    /// `verify = false`.
+    Off,
+}
+
+/// How the server's certificate is checked: against the CA (`chain`), for
+/// `name` when set (an agent reached by IP whose certificate names
+/// `server.dc1.consul`), else for the name the connection was opened with.
+/// Handshake signatures are always checked.
 #[derive(Debug)]
 struct Verifier {
-    chain: Option<Arc<WebPkiServerVerifier>>,
+    chain: Chain,
     name: Option<ServerName<'static>>,
     provider: Arc<CryptoProvider>,
 }
@@ -140,11 +160,14 @@ impl ServerCertVerifier for Verifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         match &self.chain {
-            Some(chain) => {
+            Chain::Verify(chain) => {
                 let name = self.name.as_ref().unwrap_or(server_name);
                 chain.verify_server_cert(end_entity, intermediates, name, ocsp, now)
             }
-            None => Ok(ServerCertVerified::assertion()),
+            Chain::NoRoots => Err(rustls::Error::General(
+                "no CA certificates to verify against (none on this system, and no CA file set)".into(),
+            )),
+            Chain::Off => Ok(ServerCertVerified::assertion()),
         }
     }
 

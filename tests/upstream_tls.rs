@@ -87,11 +87,22 @@ async fn a_certificate_from_another_ca_is_a_502_whose_log_says_why() {
     let config = dir.path().join("portico.toml");
     std::fs::write(&config, format!("[upstream_tls]\nca_file = {:?}\n", other.cert.display().to_string()))
         .expect("write");
+    let config_arg = config.display().to_string();
+    let (status, log) = first_answer_and_log(&consul, &["--config", &config_arg], &[]).await;
+    assert_eq!(status, 502, "{log}");
+    let line = log.lines().find(|l| l.contains("cannot connect to instance")).unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("TLS handshake") && line.contains("UnknownIssuer"), "{line}");
+}
+
+/// Runs the real binary with `args` and `env` against `consul`; the status
+/// of the first answer to `/secure` that is not "no route yet", and the log.
+async fn first_answer_and_log(consul: &ConsulAgent, args: &[&str], env: &[(&str, &str)]) -> (u16, String) {
     let (port, admin) = (free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_portico"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
-        .args(["--consul", &consul.addr(), "--config"])
-        .arg(&config)
+        .args(["--consul", &consul.addr(), "--register", "false"])
+        .args(args)
+        .envs(env.iter().copied())
         .env("PORTICO_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -106,6 +117,9 @@ async fn a_certificate_from_another_ca_is_a_502_whose_log_says_why() {
                 break response.status().as_u16();
             }
         }
+        if let Ok(Some(exit)) = child.try_wait() {
+            break exit.code().map_or(0, |c| c as u16);
+        }
         assert!(Instant::now() < deadline, "portico never routed /secure");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
@@ -118,9 +132,22 @@ async fn a_certificate_from_another_ca_is_a_502_whose_log_says_why() {
     ] {
         log.extend(stream.into_iter().flat_map(|s| BufReader::new(s).lines().map_while(Result::ok)).map(|l| l + "\n"));
     }
-    assert_eq!(status, 502, "{log}");
-    let line = log.lines().find(|l| l.contains("cannot connect to instance")).unwrap_or_else(|| panic!("{log}"));
-    assert!(line.contains("TLS handshake") && line.contains("UnknownIssuer"), "{line}");
+    (status, log)
+}
+
+#[tokio::test]
+async fn without_any_ca_on_the_system_portico_starts_and_https_routes_say_why() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = Authority::new(dir.path(), "ca");
+    let leaf = ca.issue("instance", &["127.0.0.1"]);
+    let Some(node) = NodeOrigin::or_skip(NodeOrigin::https(&leaf.cert, &leaf.key, None, HANDLER).await) else { return };
+    let consul = ConsulAgent::start().await;
+    consul.register(&ttl_service("secure", "tls-1", node.port, HTTPS)).await;
+    // No system trust store, as in a minimal container image.
+    let empty = [("SSL_CERT_FILE", "/nonexistent/ca.pem"), ("SSL_CERT_DIR", "/nonexistent")];
+    let (status, log) = first_answer_and_log(&consul, &[], &empty).await;
+    assert_eq!(status, 502, "it serves, and the TLS route fails: {log}");
+    assert!(log.contains("no CA certificates"), "{log}");
 }
 
 #[tokio::test]
