@@ -8,7 +8,9 @@
 #   1. every cargo test of the workspace (unit, real-Consul integration, shop end to end);
 #   2. scripts/check-deploy.sh: docker-compose.yml (with and without its
 #      replicas profile), the Nomad job and the Kubernetes DaemonSet examples;
-#   3. scripts/smoke-demo.sh: the no-Docker demo driven like a user would.
+#   3. scripts/compose-smoke.sh: the compose walkthrough with Compose v2 and v1,
+#      when a Docker engine is running (it says so and skips otherwise);
+#   4. scripts/smoke-demo.sh: the no-Docker demo driven like a user would.
 # Extra arguments go to `cargo test`, e.g. `scripts/test.sh --test gateway_routing`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,5 +38,6 @@ cargo test --workspace --locked "$@"
 
 if [ $# -eq 0 ]; then
     scripts/check-deploy.sh
+    scripts/compose-smoke.sh   # skips itself without a running Docker engine
     scripts/smoke-demo.sh
 fi
