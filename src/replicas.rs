@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::consul::types::Instance;
 use crate::consul::Client;
+use crate::discovery::backoff::Backoff;
 
 /// How this replica takes part in a cluster of replicas.
 #[derive(Debug, Clone)]
@@ -130,7 +131,7 @@ impl Replicas {
     /// blocking query; on errors, keeps the last list and retries.
     pub async fn watch(self, client: Client, service: String, stop: CancellationToken) {
         let mut index = 0;
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = retry_backoff();
         loop {
             let reply = tokio::select! {
                 reply = client.passing(&service, index) => reply,
@@ -140,20 +141,25 @@ impl Replicas {
                 Ok(reply) => {
                     index = crate::consul::index::next_index(index, reply.index);
                     self.update(&reply.body);
-                    backoff = Duration::from_millis(200);
+                    backoff.reset();
                 }
                 Err(error) => {
                     tracing::warn!(%error, "cannot read the live replicas; keeping the last list");
                     index = 0;
                     tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(backoff.next_delay()) => {}
                         () = stop.cancelled() => return,
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
             }
         }
     }
+}
+
+/// How registration and the replicas' watch retry Consul: jittered, so a
+/// fleet of replicas does not retry in step.
+fn retry_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(200), Duration::from_secs(10))
 }
 
 fn replica_of(instance: &Instance) -> Replica {

@@ -4,7 +4,7 @@
 //! milliseconds) and in-flight requests finish, then stop.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,21 +135,7 @@ async fn register_with_retry(consul: &Consul, registration: &Value, stop: &Cance
 /// address, else the local address of the interface that reaches Consul
 /// (in a container, the container's own address).
 fn advertise_ip(args: &ServiceArgs, local: SocketAddr) -> IpAddr {
-    if let Some(ip) = args.advertise {
-        return ip;
-    }
-    if !local.ip().is_unspecified() {
-        return local.ip();
-    }
-    route_to_consul(&args.consul_url()).unwrap_or(IpAddr::from([127, 0, 0, 1]))
-}
-
-fn route_to_consul(consul: &str) -> Option<IpAddr> {
-    let url = reqwest::Url::parse(consul).ok()?;
-    let target = url.socket_addrs(|| Some(8500)).ok()?.into_iter().next()?;
-    let socket = UdpSocket::bind(("0.0.0.0", 0)).ok()?;
-    socket.connect(target).ok()?; // UDP connect sends nothing; it only picks a route.
-    Some(socket.local_addr().ok()?.ip())
+    args.advertise.unwrap_or_else(|| portico::replicas::reachable_ip(local.ip(), None, &args.consul_url()))
 }
 
 fn host_name(fallback: IpAddr) -> String {

@@ -346,13 +346,7 @@ fn plain(headers: &HeaderMap) -> bool {
 /// The key of a request on `route` for normalized `path`: the route, the
 /// host (`Host`, or `:authority` on HTTP/2), and path with query.
 fn cache_key(route: &Arc<Route>, path: &str, request: &Request<Incoming>) -> CacheKey {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()))
-        .unwrap_or("");
-    invalidate::key_for(route, host, path, request.uri().query())
+    invalidate::key_for(route, invalidate::raw_host(request), path, request.uri().query())
 }
 
 fn marked(mut response: Response<ProxyBody>, verdict: &'static str) -> Response<ProxyBody> {

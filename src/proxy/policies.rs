@@ -82,7 +82,7 @@ impl Gateway {
             Some(spec) if cacheable => self.cached(request, leg, spec, credentials).await?,
             Some(_) if !invalidate::is_safe(request.method()) => {
                 let target = invalidate::Target {
-                    host: raw_host(&request).to_string(),
+                    host: invalidate::raw_host(&request).to_string(),
                     path: leg.path.to_string(),
                     query: request.uri().query().map(str::to_string),
                 };
@@ -97,14 +97,4 @@ impl Gateway {
         }
         Ok(response)
     }
-}
-
-/// The request's host as the cache keys it: `Host`, or `:authority` on HTTP/2.
-fn raw_host(request: &Request<Incoming>) -> &str {
-    request
-        .headers()
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()))
-        .unwrap_or("")
 }

@@ -108,7 +108,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, crate::consul::Error>>,
 {
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = super::retry_backoff();
     loop {
         match attempt().await {
             Ok(value) => return Some(value),
@@ -120,10 +120,9 @@ where
             Err(error) => tracing::warn!(%error, "cannot register this replica in Consul yet; retrying"),
         }
         tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(backoff.next_delay()) => {}
             () = stop.cancelled() => return None,
         }
-        backoff = (backoff * 2).min(Duration::from_secs(10));
     }
 }
 

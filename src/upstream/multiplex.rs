@@ -229,15 +229,10 @@ impl Lanes {
 
     /// Closes the connections idle for `max_age`, and forgets those that ended.
     pub fn sweep(&self, max_age: Duration) {
+        let done = |c: &Arc<Multiplexed>| c.sender.is_closed() || c.idle_longer_than(max_age);
         for lane in self.lanes() {
-            if lane.conns.load().iter().any(|c| c.sender.is_closed() || c.idle_longer_than(max_age)) {
-                lane.conns.rcu(|conns| {
-                    conns
-                        .iter()
-                        .filter(|c| !c.sender.is_closed() && !c.idle_longer_than(max_age))
-                        .cloned()
-                        .collect::<Vec<_>>()
-                });
+            if lane.conns.load().iter().any(done) {
+                lane.conns.rcu(|conns| conns.iter().filter(|c| !done(c)).cloned().collect::<Vec<_>>());
             }
         }
     }

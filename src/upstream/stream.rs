@@ -46,8 +46,11 @@ impl std::fmt::Debug for UpstreamTls {
 impl UpstreamTls {
     /// From the settings, known as `id`; a file that cannot be read is an error naming it.
     pub fn new(settings: &crate::client_tls::ClientTls, id: u32) -> Result<UpstreamTls, String> {
-        let config = |alpn: &[u8]| crate::client_tls::client_config(settings, &[alpn], "instances'");
-        let (http1, http2) = (config(b"http/1.1")?, config(b"h2")?);
+        // One configuration (CA files and the system store read once); the
+        // HTTP/2 one differs only in what it offers by ALPN.
+        let http1 = crate::client_tls::client_config(settings, &[b"http/1.1"], "instances'")?;
+        let mut http2 = http1.clone();
+        http2.alpn_protocols = vec![b"h2".to_vec()];
         let server_name = match &settings.server_name {
             Some(name) => Some(
                 ServerName::try_from(name.clone()).map_err(|e| format!("[upstream_tls] server_name {name:?}: {e}"))?,

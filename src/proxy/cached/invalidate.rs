@@ -20,6 +20,17 @@ pub fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
 }
 
+/// The request's host as the cache keys it: `Host`, or `:authority` on
+/// HTTP/2 (which may send no `Host` at all).
+pub fn raw_host<B>(request: &http::Request<B>) -> &str {
+    request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("")
+}
+
 /// The key of `path?query` on `route` for the raw `host` (lower-cased, port kept).
 pub fn key_for(route: &Arc<Route>, host: &str, path: &str, query: Option<&str>) -> CacheKey {
     let target = match query {
