@@ -7,7 +7,7 @@
 //! (an agent restarted without its data, say), and removed when shutdown
 //! begins, before the drain delay, so the others stop counting it first.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -37,7 +37,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let Some(node) = until_ok(&shutdown, || client.agent_node()).await else { return };
-    let advertise = reachable_ip(listening.proxy.ip(), settings.advertise, &consul_address);
+    let advertise = advertised(settings.advertise, listening.proxy.ip(), &consul_address);
     let admin_ip = reachable_ip(listening.admin.ip(), Some(advertise), &consul_address);
     if admin_ip.is_loopback() && !consul_is_local(&consul_address) {
         tracing::warn!(admin = %listening.admin, consul = %consul_address,
@@ -74,7 +74,7 @@ fn registration(
     id: &str,
     settings: &ClusterSettings,
     proxy: SocketAddr,
-    admin_ip: std::net::IpAddr,
+    admin_ip: IpAddr,
     listening: Listening,
 ) -> Value {
     let admin = SocketAddr::new(admin_ip, listening.admin.port());
@@ -95,9 +95,16 @@ fn registration(
     })
 }
 
+/// Where clients reach the proxy listener: `--advertise` when given, even
+/// over a specific listen address (a host behind NAT), else the listener's
+/// own. (The admin check keeps the admin listener's address when it has one.)
+fn advertised(flag: Option<IpAddr>, bound: IpAddr, consul_address: &str) -> IpAddr {
+    flag.unwrap_or_else(|| reachable_ip(bound, None, consul_address))
+}
+
 fn consul_is_local(address: &str) -> bool {
     let host = reqwest::Url::parse(address).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
-    host == "localhost" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost" || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Runs `attempt` until it succeeds (backing off, logging each failure), or
@@ -148,6 +155,13 @@ mod tests {
         assert_eq!(body["Meta"]["admin"], "10.0.0.5:9090");
         assert_eq!(body["Check"]["HTTP"], "http://10.0.0.5:9090/healthz");
         assert_eq!(body["Check"]["Interval"], "2000ms");
+    }
+
+    #[test]
+    fn the_advertise_flag_wins_over_a_specific_listen_address() {
+        let (flag, bound): (IpAddr, IpAddr) = ("203.0.113.7".parse().expect("ip"), "10.0.0.5".parse().expect("ip"));
+        assert_eq!(advertised(Some(flag), bound, "http://127.0.0.1:8500"), flag);
+        assert_eq!(advertised(None, bound, "http://127.0.0.1:8500"), bound);
     }
 
     #[test]
