@@ -19,6 +19,8 @@ struct Replica {
     port: u16,
     admin: u16,
     _config: tempfile::NamedTempFile,
+    /// Its log, shown when a wait on it fails.
+    log: tempfile::NamedTempFile,
 }
 
 impl Replica {
@@ -30,16 +32,18 @@ impl Replica {
     fn start_on(consul: &ConsulAgent, port: u16, admin: u16) -> Replica {
         let config = tempfile::NamedTempFile::new().expect("config file");
         std::fs::write(config.path(), "[cluster]\ncheck_interval = \"1s\"\npurge_wait = \"3s\"\n").expect("write");
+        let log = tempfile::NamedTempFile::new().expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_portico"))
             .args(["--listen", &format!("127.0.0.1:{port}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
             .args(["--consul", &consul.addr(), "--access-log", "false", "--drain-delay", "1s", "--config"])
             .arg(config.path())
+            .env("PORTICO_LOG_FORMAT", "json")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().expect("log file"))
             .stdin(Stdio::null())
             .spawn()
             .expect("portico starts");
-        Replica { child, port, admin, _config: config }
+        Replica { child, port, admin, _config: config, log }
     }
 
     fn url(&self, path: &str) -> String {
@@ -57,6 +61,17 @@ impl Replica {
     /// The live replicas it lists.
     async fn listed(&self) -> usize {
         self.admin("/admin/replicas").await["count"].as_u64().unwrap_or(0) as usize
+    }
+
+    /// What it says of itself and its last log lines, for a failed wait.
+    async fn explain(&self) {
+        let (healthz, listed) = (self.admin("/healthz").await, self.admin("/admin/replicas").await);
+        let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        eprintln!("replica on port {}: /healthz {healthz}\n/admin/replicas {listed}", self.port);
+        for line in tail.into_iter().rev() {
+            eprintln!("  {line}");
+        }
     }
 
     /// SIGTERM, then waits for the exit without blocking the runtime (a
@@ -95,7 +110,12 @@ async fn until_all_list(replicas: &[&Replica], n: usize, limit: Duration) -> Dur
         if all {
             return started.elapsed();
         }
-        assert!(started.elapsed() < limit, "replicas never all listed {n} within {limit:?}");
+        if started.elapsed() >= limit {
+            for replica in replicas {
+                replica.explain().await;
+            }
+            panic!("replicas never all listed {n} within {limit:?}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -111,7 +131,9 @@ async fn until_routed(replica: &Replica, path: &str) {
 
 async fn three(consul: &ConsulAgent) -> Vec<Replica> {
     let replicas = vec![Replica::start(consul), Replica::start(consul), Replica::start(consul)];
-    until_all_list(&replicas.iter().collect::<Vec<_>>(), 3, Duration::from_secs(15)).await;
+    // Generous: three processes and their checks starting on a loaded
+    // machine; what the tests assert comes after.
+    until_all_list(&replicas.iter().collect::<Vec<_>>(), 3, Duration::from_secs(30)).await;
     replicas
 }
 
