@@ -5,6 +5,10 @@
 # Runs are interleaved (direct, portico, nginx, haproxy, direct, ...), three
 # repetitions at 64 and 256 connections; medians are reported.
 #
+# The floor is a minimal hyper proxy with none of Portico's logic
+# (benches/support/floor.rs): what hyper and tokio cost on their own, measured
+# in the same run.
+#
 # The same Portico process also serves two routes with edge policies, so their
 # cost shows in the same run: portico-edge (API key + a rate limit that never
 # refuses) and portico-cached (every request a cache hit). With
@@ -37,10 +41,10 @@ CONNECTIONS=${BENCH_CONNECTIONS:-"64 256"}
 OUT=bench-results
 WORK=$(mktemp -d)
 B1=28101 B2=28102 B3=28103
-PORTICO=28080 ADMIN=28090 NGINX=28081 HAPROXY=28082 CONSUL_PORT=28500 BASE=28083 BASE_ADMIN=28093
+PORTICO=28080 ADMIN=28090 NGINX=28081 HAPROXY=28082 CONSUL_PORT=28500 BASE=28083 BASE_ADMIN=28093 FLOOR=28084
 BASELINE=${BENCH_BASELINE:-}
 API_KEY=bench-key-0123456789abcdef
-TARGETS=${BENCH_TARGETS:-"direct portico portico-edge portico-cached nginx haproxy"}
+TARGETS=${BENCH_TARGETS:-"direct floor portico portico-edge portico-cached nginx haproxy"}
 LAST_CPU=$(($(nproc) - 1))
 if [ "${BENCH_PIN:-0}" = 1 ]; then
     PROXY_CPUS=(taskset -c "$LAST_CPU") LOAD_CPUS=(taskset -c "0-$((LAST_CPU - 1))")
@@ -59,6 +63,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 echo "bench: building Portico (release)"
 cargo build --release --locked -p portico
+FLOOR_BIN=$(cargo bench --locked --bench floor --no-run --message-format=json 2> /dev/null |
+    python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "floor" and m.get("executable"):
+        print(m["executable"])')
 CONSUL=$(scripts/install-consul.sh | tail -n 1)
 if [ -n "$BASELINE" ]; then
     echo "bench: building the baseline $BASELINE (release)"
@@ -122,12 +132,16 @@ start_portico() { # start_portico BINARY PORT ADMIN_PORT
 }
 start_portico target/release/portico $PORTICO $ADMIN
 PORTICO_PID=${pids[-1]}
+"${PROXY_CPUS[@]}" "$FLOOR_BIN" --listen "127.0.0.1:$FLOOR" --upstream "127.0.0.1:$B1" --upstream "127.0.0.1:$B2" \
+    --upstream "127.0.0.1:$B3" > "$WORK/floor.log" 2>&1 &
+pids+=($!)
+FLOOR_PID=$!
 BASE_PID=""
 if [ -n "$BASELINE" ]; then
     start_portico target/bench-baseline/release/portico $BASE $BASE_ADMIN
     BASE_PID=${pids[-1]}
 fi
-for port in $NGINX $HAPROXY $PORTICO $B1; do wait_http "http://127.0.0.1:$port/" ok; done
+for port in $NGINX $HAPROXY $PORTICO $FLOOR $B1; do wait_http "http://127.0.0.1:$port/" ok; done
 wait_http "http://127.0.0.1:$PORTICO/cached" ok
 # The cached target must measure hits: a request with credentials would bypass
 # the shared cache, so that target gets a same-sized header that is not one.
@@ -139,6 +153,7 @@ target_pids() {
     case $1 in
         portico | portico-edge | portico-cached) echo "$PORTICO_PID" ;;
         portico-base | portico-base-cached) echo "$BASE_PID" ;;
+        floor) echo "$FLOOR_PID" ;;
         nginx) local m; m=$(cat "$WORK/nginx-proxy.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')" ;;
         haproxy) cat "$WORK/haproxy.pid" ;;
         direct) local m; m=$(cat "$WORK/backends.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')" ;;
@@ -161,6 +176,7 @@ url_of() {
         portico-cached) echo "http://127.0.0.1:$PORTICO/cached" ;;
         portico-base) echo "http://127.0.0.1:$BASE/" ;;
         portico-base-cached) echo "http://127.0.0.1:$BASE/cached" ;;
+        floor) echo "http://127.0.0.1:$FLOOR/" ;;
         nginx) echo "http://127.0.0.1:$NGINX/" ;;
         haproxy) echo "http://127.0.0.1:$HAPROXY/" ;;
         direct) echo "http://127.0.0.1:$B1/" ;;

@@ -23,7 +23,6 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -31,10 +30,12 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 pub mod body;
+pub mod drain;
 pub mod workers;
 
 use crate::log_throttle::LogThrottle;
 pub use body::{json_response, Body, BoxError, NoStream};
+use drain::{Drain, Watcher};
 use workers::Workers;
 
 static ACCEPT_FAILED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
@@ -120,10 +121,10 @@ async fn serve_with<H: Handler>(
         .max_concurrent_streams(256)
         .max_header_list_size(settings.max_header_bytes as u32)
         .keep_alive_interval(Some(Duration::from_secs(30)));
-    // One per proxy thread: every poll of a watched connection touches its
-    // graceful-shutdown signal, which threads must not share.
+    // One per proxy thread: every poll of a connection reads its signal,
+    // and each connection's arrival and end write to it.
     let threads = settings.workers.as_ref().map_or(1, |w| w.len());
-    let graceful: Vec<GracefulShutdown> = (0..threads).map(|_| GracefulShutdown::new()).collect();
+    let graceful: Vec<Drain> = (0..threads).map(|_| Drain::default()).collect();
     let slots = Arc::new(Semaphore::new(settings.max_connections));
     loop {
         let (stream, client) = tokio::select! {
@@ -280,7 +281,7 @@ async fn refuse(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
 }
 
-async fn drain(graceful: Vec<GracefulShutdown>, grace: Duration) {
+async fn drain(graceful: Vec<Drain>, grace: Duration) {
     let all = async {
         for g in graceful {
             g.shutdown().await;

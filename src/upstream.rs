@@ -28,6 +28,7 @@ pub mod pool;
 pub mod state;
 pub mod stream;
 pub mod tls_profiles;
+pub mod wake_flag;
 
 use std::sync::Arc;
 

@@ -20,7 +20,7 @@ def main(raw_path, json_path):
         })
     by = {(r["target"], r["connections"]): r for r in results}
     for r in results:
-        for other in ("nginx", "haproxy"):
+        for other in ("nginx", "haproxy", "floor"):
             base = by.get((other, r["connections"]))
             r[f"rps_vs_{other}"] = round(r["rps"] / base["rps"], 3) if base and base["rps"] else None
     for r in results:
@@ -28,12 +28,13 @@ def main(raw_path, json_path):
         r["rps_vs_portico_base"] = round(r["rps"] / base["rps"], 3) if base and base["rps"] else None
     json.dump({"results": results}, open(json_path, "w"), indent=2)
     fmt = lambda v, d=1: "-" if v is None else f"{v:.{d}f}"
-    print("| conns | target | req/s | p50 ms | p90 ms | p99 ms | CPU µs/req | peak RSS MB | vs nginx | vs HAProxy |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| conns | target | req/s | p50 ms | p90 ms | p99 ms | CPU µs/req | peak RSS MB | vs nginx | vs HAProxy "
+          "| vs floor |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['connections']} | {r['target']} | {fmt(r['rps'], 0)} | {fmt(r['p50_ms'], 2)} | {fmt(r['p90_ms'], 2)} "
               f"| {fmt(r['p99_ms'], 2)} | {fmt(r['cpu_us_per_request'])} | {fmt(r['peak_rss_mb'])} "
-              f"| {fmt(r['rps_vs_nginx'], 2)} | {fmt(r['rps_vs_haproxy'], 2)} |")
+              f"| {fmt(r['rps_vs_nginx'], 2)} | {fmt(r['rps_vs_haproxy'], 2)} | {fmt(r['rps_vs_floor'], 2)} |")
     bases = [r for r in results if r["target"] == "portico" and r["rps_vs_portico_base"]]
     for r in bases:
         base = by[("portico-base", r["connections"])]

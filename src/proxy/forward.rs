@@ -189,9 +189,12 @@ impl Upstreams {
         if wait.is_zero() {
             return Err(timed_out());
         }
+        // The less common paths are boxed (HTTP/2 here, new connections in
+        // `exchange`), so that the future of every request, moved whole at
+        // each step up to hyper, is only as large as the reused-connection path.
         let exchanged = async {
             match attempt.proto.multiplexed() {
-                true => self.exchange_multiplexed(attempt, endpoint, body).await,
+                true => Box::pin(self.exchange_multiplexed(attempt, endpoint, body)).await,
                 false => self.exchange(attempt, endpoint, body).await,
             }
         };
@@ -209,13 +212,13 @@ impl Upstreams {
         let tls = self.tls_for(attempt, endpoint)?;
         if attempt.upgrading {
             let request = upstream_request(attempt.head, endpoint, body);
-            let mut sender = self.connect(endpoint, tls).await?.detach_for_upgrade();
+            let mut sender = Box::pin(self.connect(endpoint, tls)).await?.detach_for_upgrade();
             let response = sender.send_request(request).await.map_err(|e| failed(endpoint, &e))?;
             return Ok((response, None));
         }
         let Some(idle) = endpoint.connections.take(&endpoint.authority, tls.map(UpstreamTls::id), self.idle_timeout)
         else {
-            return self.send_new(endpoint, tls, upstream_request(attempt.head, endpoint, body)).await;
+            return Box::pin(self.send_new(endpoint, tls, upstream_request(attempt.head, endpoint, body))).await;
         };
         let again = body.replay();
         let request = match idle.send(upstream_request(attempt.head, endpoint, body)).await {
@@ -229,7 +232,7 @@ impl Upstreams {
                 _ => return Err(failed(endpoint, &e)),
             },
         };
-        self.send_new(endpoint, tls, request).await
+        Box::pin(self.send_new(endpoint, tls, request)).await
     }
 
     /// Sends on a stream of a shared HTTP/2 connection. A request the

@@ -62,28 +62,74 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 
 /// Removes hop-by-hop headers. With `keep_upgrade`, the `Upgrade` header and
 /// `Connection: upgrade` survive so the handshake reaches the other side.
+///
+/// Per message: one look at each name, then a removal only for what is
+/// there (usually `Connection` alone, or nothing), and no allocation unless
+/// `Connection` names a header of another name that the message carries.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Most messages carry none: one look at each name, and no removal at all.
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    let present = hop_by_hop_present(headers);
+    if present == 0 {
         return;
     }
-    if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = connection_tokens(headers)
-            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-            .filter(|n| !(keep_upgrade && n == header::UPGRADE))
-            .collect();
-        for name in named {
-            headers.remove(name);
+    let mut named: Vec<HeaderName> = Vec::new();
+    if present & bit_of(&header::CONNECTION) != 0 && !names_only_itself(headers) {
+        for token in connection_tokens(headers) {
+            let listed = HOP_BY_HOP.iter().any(|h| token.eq_ignore_ascii_case(h.as_str()));
+            if !listed && headers.contains_key(token) {
+                named.extend(HeaderName::from_bytes(token.as_bytes()).ok());
+            }
         }
     }
-    let upgrade = if keep_upgrade { headers.remove(header::UPGRADE) } else { None };
-    for name in &HOP_BY_HOP {
+    for name in named {
         headers.remove(name);
+    }
+    let upgrade = match keep_upgrade && present & bit_of(&header::UPGRADE) != 0 {
+        true => headers.remove(header::UPGRADE),
+        false => None,
+    };
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
     if let Some(protocol) = upgrade {
         headers.insert(header::UPGRADE, protocol);
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
+}
+
+/// True for the usual `Connection: keep-alive`, which names no header to
+/// remove besides those of [`HOP_BY_HOP`].
+fn names_only_itself(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(header::CONNECTION).iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => value.as_bytes().eq_ignore_ascii_case(b"keep-alive"),
+        _ => false,
+    }
+}
+
+/// Which of [`HOP_BY_HOP`] `headers` carries, one bit each.
+fn hop_by_hop_present(headers: &HeaderMap) -> u8 {
+    headers.keys().filter_map(|name| hop_by_hop_index(name.as_str())).fold(0, |bits, i| bits | 1 << i)
+}
+
+/// `name`'s place in [`HOP_BY_HOP`]: by length first, so that most names
+/// are passed over without comparing a byte.
+fn hop_by_hop_index(name: &str) -> Option<usize> {
+    let candidates: &[usize] = match name.len() {
+        2 => &[3],
+        7 => &[5],
+        10 => &[0, 1],
+        16 => &[2],
+        17 => &[4],
+        19 => &[6],
+        _ => return None,
+    };
+    candidates.iter().copied().find(|&i| HOP_BY_HOP[i].as_str() == name)
+}
+
+fn bit_of(name: &HeaderName) -> u8 {
+    hop_by_hop_index(name.as_str()).map_or(0, |i| 1 << i)
 }
 
 /// Sets the `X-Forwarded-*` headers for a request from `client`.
@@ -95,7 +141,7 @@ pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, proto: &'static st
         chain.extend_from_slice(prior.as_bytes());
         chain.extend_from_slice(b", ");
     }
-    let _ = write!(chain, "{client}");
+    push_ip(&mut chain, client);
     if let Ok(value) = HeaderValue::from_maybe_shared(chain.freeze()) {
         headers.insert(X_FORWARDED_FOR.clone(), value);
     }
@@ -129,11 +175,44 @@ impl RequestIds {
             }
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut text = BytesMut::with_capacity(21);
-        let _ = write!(text, "{:08x}-{n:012x}", self.prefix);
-        let id = HeaderValue::from_maybe_shared(text.freeze()).unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        // `{prefix:08x}-{n:012x}`, written by hand: `format!` costs ten times more.
+        let mut text = [0u8; 25];
+        push_hex(&mut text[..8], u64::from(self.prefix));
+        text[8] = b'-';
+        let digits = if n >> 48 == 0 { 12 } else { 16 };
+        push_hex(&mut text[9..9 + digits], n);
+        let id = HeaderValue::from_bytes(&text[..9 + digits]).unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         headers.insert(X_REQUEST_ID.clone(), id.clone());
         id
+    }
+}
+
+/// Writes `value`'s low hex digits into all of `out`, zero-padded.
+fn push_hex(out: &mut [u8], mut value: u64) {
+    for byte in out.iter_mut().rev() {
+        *byte = b"0123456789abcdef"[(value & 0xf) as usize];
+        value >>= 4;
+    }
+}
+
+/// Appends `ip` as text; IPv4 (nearly every client) by hand, without the
+/// formatting machinery.
+fn push_ip(out: &mut BytesMut, ip: IpAddr) {
+    let IpAddr::V4(v4) = ip else {
+        let _ = write!(out, "{ip}");
+        return;
+    };
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b".");
+        }
+        if octet >= 100 {
+            out.extend_from_slice(&[b'0' + octet / 100]);
+        }
+        if octet >= 10 {
+            out.extend_from_slice(&[b'0' + octet / 10 % 10]);
+        }
+        out.extend_from_slice(&[b'0' + octet % 10]);
     }
 }
 

@@ -80,6 +80,8 @@ pub(super) fn prepare(head: &mut Parts, path: &str, conn: &Conn) -> Result<(), P
         head.headers.remove(header::EXPECT);
     }
     let proto = if conn.tls { "https" } else { "http" };
+    // Room for what is added next, so the map grows at most once.
+    head.headers.reserve(4);
     set_forwarded(&mut head.headers, conn.client.ip(), proto, host.as_ref());
     if let Some(host) = host {
         head.headers.insert(header::HOST, host);

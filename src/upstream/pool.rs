@@ -21,7 +21,7 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crossbeam_queue::SegQueue;
@@ -37,6 +37,7 @@ use super::idle::{IdleTimer, Stalled};
 use super::multiplex::Lanes;
 use super::outbound::Outbound;
 use super::stream::{Stream, UpstreamTls};
+use super::wake_flag::WakeFlag;
 
 /// Idle connections kept per instance and proxy thread; more are closed.
 pub const MAX_IDLE_PER_INSTANCE: usize = 512;
@@ -57,6 +58,8 @@ pub struct Connection {
     server_idle: Option<Duration>,
     /// Watches the response body now arriving for a stall.
     body_idle: IdleTimer,
+    /// Raised when its socket stirred while it was idle.
+    stirred: WakeFlag,
 }
 
 impl std::fmt::Debug for Connection {
@@ -141,6 +144,7 @@ pub async fn connect(
         idle_since: Instant::now(),
         server_idle: None,
         body_idle: IdleTimer::new(body_idle),
+        stirred: WakeFlag::default(),
     }))
 }
 
@@ -154,13 +158,14 @@ impl Connection {
     ) -> Result<(Response<Incoming>, Box<Connection>), SendError> {
         self.body_idle.progress();
         let mut sent = std::pin::pin!(self.sender.try_send_request(request));
-        let mut driver = self.driver.take();
+        // Driven where it lies: moving hyper's connection state (about
+        // 700 bytes) into this future and back cost two copies a request.
+        let driver = &mut self.driver;
         let result = poll_fn(|cx| {
-            drive(&mut driver, cx);
+            drive(driver, cx);
             sent.as_mut().poll(cx)
         })
         .await;
-        self.driver = driver;
         match result {
             Ok(response) => {
                 if let Some(timeout) = keep_alive_timeout(response.headers()) {
@@ -213,13 +218,21 @@ impl Connection {
     /// can go out on it now.
     fn fresh(&mut self, max_age: Duration) -> bool {
         let limit = self.server_idle.map_or(max_age, |server| max_age.min(before_server_closes(server)));
-        self.idle_since.elapsed() < limit && self.reusable()
+        if self.idle_since.elapsed() >= limit {
+            return false;
+        }
+        // Nothing arrived while it sat idle: it is as it was when it was put back.
+        match self.stirred.raised() {
+            false => self.sender.is_ready(),
+            true => self.reusable(),
+        }
     }
 
-    /// True when another request can go out on it now.
+    /// True when another request can go out on it now. Polled with a waker
+    /// that raises `stirred`, so that whatever arrives next is noticed.
     fn reusable(&mut self) -> bool {
-        let mut cx = Context::from_waker(Waker::noop());
-        self.poll_drive(&mut cx) && self.sender.is_ready()
+        let mut cx = Context::from_waker(self.stirred.lower());
+        drive(&mut self.driver, &mut cx) && self.sender.is_ready()
     }
 }
 

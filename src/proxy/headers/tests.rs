@@ -88,3 +88,41 @@ fn the_https_redirect_keeps_the_host_and_refuses_one_the_gateway_would_refuse() 
         assert!(!refused.headers().contains_key("location"), "{bad}");
     }
 }
+
+#[test]
+fn addresses_are_written_as_std_writes_them() {
+    for text in ["0.0.0.0", "10.1.2.3", "127.0.0.1", "192.168.100.9", "255.255.255.255", "::1", "::ffff:10.0.0.1"] {
+        let mut out = BytesMut::new();
+        push_ip(&mut out, text.parse().expect("ip"));
+        assert_eq!(&out[..], text.as_bytes());
+    }
+}
+
+#[test]
+fn generated_request_ids_are_the_prefix_and_the_counter_in_hex() {
+    let ids = RequestIds { prefix: 0xab, counter: AtomicU64::new(0x1f) };
+    assert_eq!(ids.ensure(&mut HeaderMap::new()), "000000ab-00000000001f");
+    let big = RequestIds { prefix: u32::MAX, counter: AtomicU64::new(1 << 60) };
+    assert_eq!(big.ensure(&mut HeaderMap::new()), "ffffffff-1000000000000000");
+}
+
+#[test]
+fn connection_names_only_what_is_removed() {
+    let mut h =
+        map(&[("connection", "close, X-Trace, keep-alive"), ("x-trace", "1"), ("accept", "*/*"), ("close", "c")]);
+    strip_hop_by_hop(&mut h, false);
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert!(h.contains_key("accept"));
+    let mut only = map(&[("connection", "keep-alive"), ("content-length", "2")]);
+    strip_hop_by_hop(&mut only, false);
+    assert_eq!(only.len(), 1, "{only:?}");
+}
+
+#[test]
+fn every_hop_by_hop_name_is_found_by_its_length() {
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        assert_eq!(hop_by_hop_index(name.as_str()), Some(i), "{name}");
+    }
+    assert_eq!(hop_by_hop_index("content-length"), None);
+    assert_eq!(hop_by_hop_index("keep-alivf"), None);
+}

@@ -1,0 +1,148 @@
+//! Graceful shutdown of served connections, costing one atomic load per
+//! poll of a connection.
+//!
+//! hyper-util's `GracefulShutdown` polls a `watch` channel's `changed()`
+//! every time a connection is polled, which takes the channel's lock: a few
+//! hundred instructions on every request. Here a connection registers its
+//! task's waker once (under a lock, once per connection); afterwards each
+//! poll reads one flag. Shutdown sets the flag, wakes every registered
+//! connection so it starts its graceful close (HTTP/1 finishes the request
+//! in flight and closes; HTTP/2 sends GOAWAY), and waits for the last one.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use hyper_util::server::graceful::GracefulConnection;
+use tokio::sync::Notify;
+
+/// The shutdown signal for the connections of one proxy thread.
+#[derive(Default, Clone)]
+pub struct Drain {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    draining: AtomicBool,
+    /// Connections not yet told, by registration number.
+    waiting: Mutex<HashMap<u64, Waker>>,
+    next: AtomicU64,
+    live: AtomicUsize,
+    gone: Notify,
+}
+
+impl Inner {
+    fn waiting(&self) -> MutexGuard<'_, HashMap<u64, Waker>> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drain {
+    /// A handle for a connection just accepted: [`Drain::shutdown`] waits
+    /// for it from now on, until it is dropped or its connection ends.
+    pub fn watcher(&self) -> Watcher {
+        self.inner.live.fetch_add(1, Ordering::Relaxed);
+        Watcher { inner: Arc::clone(&self.inner) }
+    }
+
+    /// Tells every connection to close gracefully and waits until all have.
+    pub async fn shutdown(&self) {
+        let wakers: Vec<Waker> = {
+            let mut waiting = self.inner.waiting();
+            self.inner.draining.store(true, Ordering::Release);
+            waiting.drain().map(|(_, waker)| waker).collect()
+        };
+        wakers.into_iter().for_each(Waker::wake);
+        loop {
+            let gone = self.inner.gone.notified();
+            if self.inner.live.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            gone.await;
+        }
+    }
+}
+
+/// One connection's place in the count [`Drain::shutdown`] waits on.
+pub struct Watcher {
+    inner: Arc<Inner>,
+}
+
+impl Watcher {
+    /// `connection`, closed gracefully once shutdown begins.
+    pub fn watch<C: GracefulConnection>(self, connection: C) -> Watched<C> {
+        Watched { connection: Box::pin(connection), watcher: self, state: State::Unregistered }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if self.inner.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.inner.gone.notify_waiters();
+        }
+    }
+}
+
+enum State {
+    Unregistered,
+    Registered(u64),
+    Told,
+}
+
+/// A connection that closes gracefully when its [`Drain`] is shut down.
+pub struct Watched<C> {
+    connection: Pin<Box<C>>,
+    watcher: Watcher,
+    state: State,
+}
+
+impl<C: GracefulConnection> Future for Watched<C> {
+    type Output = Result<(), C::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        match this.state {
+            State::Told => {}
+            State::Registered(_) if !this.watcher.inner.draining.load(Ordering::Acquire) => {}
+            State::Registered(_) => this.tell(),
+            State::Unregistered => this.register(cx),
+        }
+        this.connection.as_mut().poll(cx)
+    }
+}
+
+impl<C: GracefulConnection> Watched<C> {
+    /// Leaves this task's waker to be woken at shutdown, or starts closing
+    /// if shutdown has begun. (A task's waker stays the same from poll to poll.)
+    fn register(&mut self, cx: &Context<'_>) {
+        let inner = &self.watcher.inner;
+        let mut waiting = inner.waiting();
+        if inner.draining.load(Ordering::Acquire) {
+            drop(waiting);
+            return self.tell();
+        }
+        let id = inner.next.fetch_add(1, Ordering::Relaxed);
+        waiting.insert(id, cx.waker().clone());
+        self.state = State::Registered(id);
+    }
+
+    fn tell(&mut self) {
+        self.state = State::Told;
+        self.connection.as_mut().graceful_shutdown();
+    }
+}
+
+impl<C> Drop for Watched<C> {
+    fn drop(&mut self) {
+        if let State::Registered(id) = self.state {
+            self.watcher.inner.waiting().remove(&id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
