@@ -13,7 +13,9 @@
 #   COUNT_KEEP=dir scripts/bench-count.sh      # keeps the callgrind files there (callgrind_annotate)
 #   COUNT_BASELINE=<git revision> scripts/bench-count.sh   # adds portico-base, that revision built
 #
-# Also prints the heap allocations per request (cargo bench --bench request_cost).
+# Also prints the per-request budget by step for Portico and the floor
+# (scripts/bench/budget.py) and the heap allocations per request
+# (cargo bench --bench request_cost).
 # Prints a markdown table (BENCHMARKS.md, "Per-request budget").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -114,6 +116,7 @@ load() { h2load --h1 -n "$1" -c 8 -m 1 "http://127.0.0.1:$PROXY/" > "$WORK/h2loa
 }
 
 rows=()
+dumps=()
 for target in $TARGETS; do
     echo "count: $target under callgrind"
     start_target "$target"
@@ -130,6 +133,7 @@ for target in $TARGETS; do
     [ -z "${COUNT_KEEP:-}" ] || { mkdir -p "$COUNT_KEEP"; cp "$dump" "$COUNT_KEEP/callgrind.$target"; }
     per=$(awk -v t="$total" -v n="$REQUESTS" 'BEGIN { printf "%.0f", t / n }')
     rows+=("| $target | $per |")
+    [ "$target" = nginx ] || [ "$target" = haproxy ] || dumps+=("$target=$dump")
     echo "count: $target: $per instructions per request"
 done
 echo
@@ -137,4 +141,9 @@ echo "| proxy (one thread or worker) | instructions per request |"
 echo "|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
+if [ ${#dumps[@]} -gt 0 ]; then
+    echo "Per-request budget (instructions by step):"
+    python3 scripts/bench/budget.py "$REQUESTS" "${dumps[@]}"
+    echo
+fi
 CONSUL_BIN=$CONSUL cargo bench --locked --bench request_cost 2> /dev/null | grep '^|'
