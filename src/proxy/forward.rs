@@ -109,7 +109,7 @@ impl Upstreams {
         let (mut head, body) = request.into_parts();
         let trailers = accepts_trailers(&head.headers);
         let deadline = super::grpc::timeout(&head.headers).map(|t| Instant::now() + t);
-        prepare(&mut head, path, conn)?;
+        prepare(&mut head, path, conn, upgrading)?;
         if !route.options.request_headers.is_empty() {
             route.options.request_headers.apply(&mut head.headers);
         }

@@ -11,7 +11,7 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{header, HeaderValue, Request, Uri, Version};
 
 use super::error::ProxyError;
-use super::headers::{set_forwarded, strip_hop_by_hop, wants_upgrade};
+use super::headers::{set_forwarded, strip_hop_by_hop};
 use crate::routing::path::PathError;
 use crate::server::Conn;
 use crate::snapshot::Route;
@@ -67,11 +67,12 @@ pub(super) fn multiplexed_request(head: &Parts, to: Http2Target<'_>, body: Outbo
     request
 }
 
-/// Rewrites the request head for the instances: path, headers.
-pub(super) fn prepare(head: &mut Parts, path: &str, conn: &Conn) -> Result<(), ProxyError> {
+/// Rewrites the request head for the instances: path, headers. With
+/// `upgrading` (the client asks to switch protocols), the handshake's
+/// `Upgrade` and `Connection: upgrade` are kept.
+pub(super) fn prepare(head: &mut Parts, path: &str, conn: &Conn, upgrading: bool) -> Result<(), ProxyError> {
     let host =
         head.headers.get(header::HOST).cloned().or_else(|| head.uri.authority().and_then(|a| a.as_str().parse().ok()));
-    let upgrading = wants_upgrade(&head.headers);
     strip_hop_by_hop(&mut head.headers, upgrading);
     // The client's `100-continue` was answered when its body was read (the
     // server sends `100` on the first read), so the instance must not wait for
