@@ -25,31 +25,17 @@ REQUESTS=${COUNT_REQUESTS:-20000}
 WORK=$(mktemp -d)
 B1=28201 B2=28202 B3=28203 PROXY=28280 ADMIN=28290 CONSUL_PORT=28600
 
+source scripts/lib/bench-env.sh
 missing=()
 for tool in nginx haproxy valgrind h2load; do command -v "$tool" > /dev/null || missing+=("$tool"); done
-if [ ${#missing[@]} -gt 0 ]; then
-    pkgs=("${missing[@]/nginx/nginx-light}")
-    pkgs=("${pkgs[@]/h2load/nghttp2-client}")
-    echo "count: installing ${pkgs[*]}"
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" > /dev/null
-fi
+pkgs=("${missing[@]/nginx/nginx-light}")
+install_missing count "${pkgs[@]/h2load/nghttp2-client}"
 echo "count: building Portico and the floor (release)"
 cargo build --release --locked -p portico
-FLOOR=$(cargo bench --locked --bench floor --no-run --message-format=json 2> /dev/null |
-    python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "floor" and m.get("executable"):
-        print(m["executable"])')
+FLOOR=$(floor_binary)
 CONSUL=$(scripts/install-consul.sh | tail -n 1)
 if [ -n "${COUNT_BASELINE:-}" ]; then
-    echo "count: building the baseline $COUNT_BASELINE (release)"
-    rm -rf target/bench-baseline-src
-    git worktree add -f --detach target/bench-baseline-src "$COUNT_BASELINE" > /dev/null
-    (cd target/bench-baseline-src && CARGO_TARGET_DIR=../bench-baseline cargo build --release --locked -p portico)
-    git worktree remove --force target/bench-baseline-src
+    build_baseline count "$COUNT_BASELINE"
     case " $TARGETS " in *" portico-base "*) ;; *) TARGETS="$TARGETS portico-base" ;; esac
 fi
 

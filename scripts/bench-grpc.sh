@@ -19,17 +19,13 @@ G1=28201 G2=28202 G3=28203 B1=28211 H1=28212
 PORTICO=28180 ADMIN=28190 NGINX=28181 HAPROXY=28182 CONSUL_PORT=28510
 OUT=bench-results
 
+source scripts/lib/bench-env.sh
 missing=()
 command -v nginx > /dev/null || missing+=(nginx-light)
 command -v haproxy > /dev/null || missing+=(haproxy)
 command -v wrk > /dev/null || missing+=(wrk)
 command -v h2load > /dev/null || missing+=(nghttp2-client)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "bench-grpc: installing ${missing[*]}"
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
-fi
+install_missing bench-grpc "${missing[@]}"
 echo "bench-grpc: building Portico and the gRPC instance (release)"
 # Two builds: built together, shared crates would get the test crate's
 # features too, and Portico would not be the binary scripts/bench.sh measures.

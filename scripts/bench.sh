@@ -52,30 +52,16 @@ else
     PROXY_CPUS=() LOAD_CPUS=()
 fi
 
+source scripts/lib/bench-env.sh
 missing=()
 for tool in nginx haproxy wrk; do command -v "$tool" > /dev/null || missing+=("$tool"); done
-if [ ${#missing[@]} -gt 0 ]; then
-    pkgs=("${missing[@]/nginx/nginx-light}")
-    echo "bench: installing ${pkgs[*]}"
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" > /dev/null
-fi
+install_missing bench "${missing[@]/nginx/nginx-light}"
 echo "bench: building Portico (release)"
 cargo build --release --locked -p portico
-FLOOR_BIN=$(cargo bench --locked --bench floor --no-run --message-format=json 2> /dev/null |
-    python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "floor" and m.get("executable"):
-        print(m["executable"])')
+FLOOR_BIN=$(floor_binary)
 CONSUL=$(scripts/install-consul.sh | tail -n 1)
 if [ -n "$BASELINE" ]; then
-    echo "bench: building the baseline $BASELINE (release)"
-    rm -rf target/bench-baseline-src
-    git worktree add -f --detach target/bench-baseline-src "$BASELINE" > /dev/null
-    (cd target/bench-baseline-src && CARGO_TARGET_DIR=../bench-baseline cargo build --release --locked -p portico)
-    git worktree remove --force target/bench-baseline-src
+    build_baseline bench "$BASELINE"
     case " $TARGETS " in *" portico-base "*) ;; *) TARGETS="$TARGETS portico-base" ;; esac
 fi
 
