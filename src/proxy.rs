@@ -146,12 +146,7 @@ impl Gateway {
         }
         let request_id = self.ids.ensure(request.headers_mut());
         let grpc = grpc::is_grpc(request.headers());
-        // The method and target are kept for the access log only.
-        let (method, uri) = match self.settings.access_log {
-            true => (request.method().clone(), request.uri().clone()),
-            false => (Method::GET, http::Uri::default()),
-        };
-        let mut exchange = Exchange::new(method, uri, request_id.clone(), self.settings.access_log);
+        let mut exchange = Exchange::new(&request, request_id.clone(), self.settings.access_log);
         match self.proxy(request, conn, &mut exchange).await {
             Ok(mut response) => {
                 response.headers_mut().insert(headers::X_REQUEST_ID.clone(), request_id);

@@ -139,8 +139,7 @@ impl Gateway {
         tokio::spawn(async move {
             let cache = Arc::clone(&gateway.policies.cache);
             let Role::Leader(leader) = cache.flights.join(&key) else { return };
-            let (method, uri) = (request.method().clone(), request.uri().clone());
-            let mut exchange = Exchange::new(method, uri, request_id, gateway.settings.access_log);
+            let mut exchange = Exchange::new(&request, request_id, gateway.settings.access_log);
             exchange.route = Some(Arc::clone(&route));
             let stale = cache.lookup(&key, request.headers(), credentials).await;
             let leg = Leg { route: &route, path: &path, conn: &conn, exchange: &mut exchange };

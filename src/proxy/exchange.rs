@@ -32,8 +32,13 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// Starts the record of a request.
-    pub fn new(method: Method, uri: Uri, request_id: HeaderValue, access_log: bool) -> Exchange {
+    /// Starts the record of `request`. Its method and target are kept for
+    /// the access log only, so they are not copied when it is off.
+    pub fn new<B>(request: &http::Request<B>, request_id: HeaderValue, access_log: bool) -> Exchange {
+        let (method, uri) = match access_log {
+            true => (request.method().clone(), request.uri().clone()),
+            false => (Method::GET, Uri::default()),
+        };
         Exchange {
             start: Instant::now(),
             method,
