@@ -3,7 +3,8 @@
 # health checks. Pick the program with the container command.
 #
 # The crates the workspace depends on are built first, from the manifests
-# alone (with stub sources), in a layer of their own: an edit to the sources
+# alone (with stub sources for every target they declare, made by
+# scripts/lib/stub-targets.sh), in a layer of their own: an edit to the sources
 # (or to anything else in the tree) rebuilds only the workspace's crates.
 
 FROM rust:1-bookworm AS build
@@ -11,10 +12,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY services/Cargo.toml services/
 COPY tests/support/Cargo.toml tests/support/
-RUN mkdir -p src benches services/src/bin tests/support/src \
- && echo 'fn main() {}' > src/main.rs && touch src/lib.rs services/src/lib.rs tests/support/src/lib.rs \
- && for b in match_pick propagation scale; do echo 'fn main() {}' > "benches/$b.rs"; done \
- && for b in products cart checkout search shop-probe; do echo 'fn main() {}' > "services/src/bin/$b.rs"; done \
+COPY scripts/lib/stub-targets.sh /usr/local/bin/
+RUN sh /usr/local/bin/stub-targets.sh \
  && cargo build --release --locked -p portico -p portico-shop --bins \
  && rm -rf src benches services/src tests/support/src
 COPY . .
