@@ -16,6 +16,8 @@ use serde_json::Value;
 /// One Portico process, registered as a replica; killed when dropped.
 struct Replica {
     child: Child,
+    /// The loopback address it listens on (both listeners).
+    ip: &'static str,
     port: u16,
     admin: u16,
     _config: tempfile::NamedTempFile,
@@ -30,11 +32,16 @@ impl Replica {
 
     /// On these ports (a restart takes the same ones), draining for 1 s after SIGTERM.
     fn start_on(consul: &ConsulAgent, port: u16, admin: u16) -> Replica {
+        Replica::start_at(consul, "127.0.0.1", port, admin)
+    }
+
+    /// On this loopback address and these ports.
+    fn start_at(consul: &ConsulAgent, ip: &'static str, port: u16, admin: u16) -> Replica {
         let config = tempfile::NamedTempFile::new().expect("config file");
         std::fs::write(config.path(), "[cluster]\ncheck_interval = \"1s\"\npurge_wait = \"3s\"\n").expect("write");
         let log = tempfile::NamedTempFile::new().expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_portico"))
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
+            .args(["--listen", &format!("{ip}:{port}"), "--admin-listen", &format!("{ip}:{admin}")])
             .args(["--consul", &consul.addr(), "--access-log", "false", "--drain-delay", "1s", "--config"])
             .arg(config.path())
             .env("PORTICO_LOG_FORMAT", "json")
@@ -43,15 +50,15 @@ impl Replica {
             .stdin(Stdio::null())
             .spawn()
             .expect("portico starts");
-        Replica { child, port, admin, _config: config, log }
+        Replica { child, ip, port, admin, _config: config, log }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://{}:{}{path}", self.ip, self.port)
     }
 
     async fn admin(&self, path: &str) -> Value {
-        let url = format!("http://127.0.0.1:{}{path}", self.admin);
+        let url = format!("http://{}:{}{path}", self.ip, self.admin);
         match reqwest::get(url).await {
             Ok(response) => response.json().await.unwrap_or(Value::Null),
             Err(_) => Value::Null,
@@ -167,6 +174,20 @@ async fn replicas_list_each_other_and_a_killed_one_drops_out_within_its_check_in
     replicas[1].terminate().await;
     eprintln!("a stopped replica dropped out after {took:?}");
     assert!(took < Duration::from_secs(1), "a stopped replica was listed for {took:?}");
+}
+
+/// Containers on one host share one agent and all listen on :8080: each
+/// replica still has its own registration (found running the compose
+/// `replicas` profile, where the second one overwrote the first).
+#[tokio::test]
+async fn replicas_sharing_an_agent_and_a_port_are_both_listed() {
+    let consul = ConsulAgent::start().await;
+    let (port, admin) = (free_port(), free_port());
+    let first = Replica::start_at(&consul, "127.0.0.1", port, admin);
+    let second = Replica::start_at(&consul, "127.0.0.2", port, admin);
+    until_all_list(&[&first, &second], 2, Duration::from_secs(30)).await;
+    let ids = consul.passing("portico").await;
+    assert_eq!(ids.len(), 2, "{ids:?}");
 }
 
 /// Sends `n` requests to `path`, dealt round-robin over `replicas`; how many were allowed.

@@ -1,6 +1,8 @@
 //! This replica's registration with its local Consul agent: a service
-//! (`portico` by default) whose ID is unique per node and listener
-//! (`portico-<node>-<port>`), with the proxy listener's address and port,
+//! (`portico` by default) whose ID is unique per node and advertised
+//! listener (`portico-<node>-<address>-<port>`: several replicas may share
+//! one agent, as containers on one host do), with the proxy listener's
+//! address and port,
 //! the admin listener in its metadata, and an HTTP check on `/healthz`, so
 //! Consul counts a replica only while it is ready (not before its first
 //! sync, not while it drains). It is registered again if the agent loses it
@@ -44,8 +46,9 @@ pub async fn run(
             "the admin listener is on loopback but the Consul agent is not local: its /healthz check will fail; \
              set --admin-listen to an address the agent reaches");
     }
-    let id = format!("{}-{node}-{}", settings.service, listening.proxy.port());
-    let body = registration(&id, &settings, SocketAddr::new(advertise, listening.proxy.port()), admin_ip, listening);
+    let proxy = SocketAddr::new(advertise, listening.proxy.port());
+    let id = replica_id(&settings.service, &node, proxy);
+    let body = registration(&id, &settings, proxy, admin_ip, listening);
     if until_ok(&shutdown, || client.register(&body)).await.is_none() {
         return;
     }
@@ -67,6 +70,16 @@ pub async fn run(
         Ok(()) => tracing::info!(%id, "deregistered from Consul; draining"),
         Err(error) => tracing::warn!(%error, "deregistration failed; Consul drops the replica when its check fails"),
     }
+}
+
+/// The service ID: the agent's node and the advertised listener, so that
+/// replicas sharing one agent (containers on one host, each listening on
+/// :8080) do not overwrite each other, and a restarted replica keeps its ID.
+/// The address is written with `-` for `.` and `:`, as IDs go into URL paths.
+fn replica_id(service: &str, node: &str, proxy: SocketAddr) -> String {
+    let address: String =
+        proxy.ip().to_string().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    format!("{service}-{node}-{address}-{}", proxy.port())
 }
 
 /// The registration: where clients reach this replica, and its check.
@@ -155,6 +168,15 @@ mod tests {
         assert_eq!(body["Meta"]["admin"], "10.0.0.5:9090");
         assert_eq!(body["Check"]["HTTP"], "http://10.0.0.5:9090/healthz");
         assert_eq!(body["Check"]["Interval"], "2000ms");
+    }
+
+    #[test]
+    fn replicas_sharing_an_agent_and_a_port_get_their_own_ids() {
+        let (a, b) = ("172.22.0.6:8080".parse().expect("addr"), "172.22.0.7:8080".parse().expect("addr"));
+        assert_eq!(replica_id("portico", "n1", a), "portico-n1-172-22-0-6-8080");
+        assert_ne!(replica_id("portico", "n1", a), replica_id("portico", "n1", b));
+        let v6 = "[2001:db8::1]:8080".parse().expect("addr");
+        assert_eq!(replica_id("portico", "n1", v6), "portico-n1-2001-db8--1-8080");
     }
 
     #[test]
