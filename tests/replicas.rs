@@ -1,7 +1,8 @@
 //! Several Portico replicas (the real binary, three processes) against one
 //! Consul agent: they register and list each other, a killed one drops out
 //! within its check interval, a cluster-wide rate limit holds over all three
-//! (and is recomputed when one stops), and a purge on one reaches the others.
+//! (and is recomputed when one stops), a purge on one reaches the others,
+//! and two replicas sharing the agent and a port keep their own registrations.
 
 mod common;
 
