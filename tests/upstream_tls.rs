@@ -1,7 +1,8 @@
 //! TLS to instances (`portico.proto=https`): a Node.js `https` server with a
 //! certificate from a CA made at test time, trusted through `[upstream_tls]`;
-//! one that requires a client certificate (mTLS); and a wrong CA, which is a
-//! 502 whose log line (from the real binary) says why.
+//! one that requires a client certificate (mTLS); a wrong CA, which is a
+//! 502 whose log line (from the real binary) says why; per-route TLS
+//! profiles; and a configured server name, checked and sent as SNI.
 
 mod common;
 #[path = "common/pki.rs"]
@@ -178,4 +179,39 @@ async fn a_route_naming_a_tls_profile_trusts_that_profile_s_ca_only() {
     let billing_route = routes["routes"].as_array().expect("routes").iter().find(|r| r["prefix"] == "/billing");
     assert_eq!(billing_route.expect("billing route")["upstream_tls"], "billing");
     assert_eq!(portico.get("/typo").await.status(), 502, "a profile nobody configured");
+}
+
+/// An instance whose certificate names a service, not its address: the
+/// configured `server_name` is what Portico checks and sends as SNI; without
+/// it, the address is checked and the certificate refused.
+#[tokio::test]
+async fn a_configured_server_name_is_sent_as_sni_and_checked_instead_of_the_address() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = Authority::new(dir.path(), "instances-ca");
+    let leaf = ca.issue("api", &["api.internal"]);
+    let says_sni = "(req, res) => { req.resume(); res.writeHead(200, {'x-instance-id': 'tls-1'}); \
+        res.end(String(req.socket.servername)); }";
+    let Some(node) = NodeOrigin::or_skip(NodeOrigin::https(&leaf.cert, &leaf.key, None, says_sni).await) else {
+        return;
+    };
+    let consul = ConsulAgent::start().await;
+    consul.register(&ttl_service("secure", "tls-1", node.port, HTTPS)).await;
+    let named_tags = ["portico.route=/named", "portico.proto=https", "portico.upstream-tls=named"];
+    consul.register(&ttl_service("named", "named-1", node.port, &named_tags)).await;
+    let mut config = common::config(&consul.addr());
+    config.upstream_tls = ClientTls { ca_file: Some(ca.cert.clone()), ..ClientTls::default() };
+    let named = ClientTls {
+        ca_file: Some(ca.cert.clone()),
+        server_name: Some("api.internal".to_string()),
+        ..ClientTls::default()
+    };
+    config.upstream_tls_profiles.insert("named".to_string(), named);
+    let portico = Portico::start(config).await;
+    portico.wait_instances("/named", &["named-1"], Duration::from_secs(5)).await;
+    portico.wait_instances("/secure", &["tls-1"], Duration::from_secs(5)).await;
+
+    let response = portico.get("/named/x").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.expect("body"), "api.internal", "the SNI the instance received");
+    assert_eq!(portico.get("/secure/x").await.status(), 502, "127.0.0.1 is not a name in the certificate");
 }
