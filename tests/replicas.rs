@@ -2,7 +2,8 @@
 //! Consul agent: they register and list each other, a killed one drops out
 //! within its check interval, a cluster-wide rate limit holds over all three
 //! (and is recomputed when one stops), a purge on one reaches the others,
-//! and two replicas sharing the agent and a port keep their own registrations.
+//! two replicas sharing the agent and a port keep their own registrations,
+//! and a gateway started with `--register false` stays out of Consul.
 
 mod common;
 
@@ -38,6 +39,15 @@ impl Replica {
 
     /// On this loopback address and these ports.
     fn start_at(consul: &ConsulAgent, ip: &'static str, port: u16, admin: u16) -> Replica {
+        Replica::spawn(consul, ip, port, admin, &[])
+    }
+
+    /// A gateway started with `--register false`: not a replica.
+    fn start_unregistered(consul: &ConsulAgent) -> Replica {
+        Replica::spawn(consul, "127.0.0.1", free_port(), free_port(), &["--register", "false"])
+    }
+
+    fn spawn(consul: &ConsulAgent, ip: &'static str, port: u16, admin: u16, extra: &[&str]) -> Replica {
         let config = tempfile::NamedTempFile::new().expect("config file");
         std::fs::write(config.path(), "[cluster]\ncheck_interval = \"1s\"\npurge_wait = \"3s\"\n").expect("write");
         let log = tempfile::NamedTempFile::new().expect("log file");
@@ -45,6 +55,7 @@ impl Replica {
             .args(["--listen", &format!("{ip}:{port}"), "--admin-listen", &format!("{ip}:{admin}")])
             .args(["--consul", &consul.addr(), "--access-log", "false", "--drain-delay", "1s", "--config"])
             .arg(config.path())
+            .args(extra)
             .env("PORTICO_LOG_FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(log.reopen().expect("log file"))
@@ -189,6 +200,26 @@ async fn replicas_sharing_an_agent_and_a_port_are_both_listed() {
     until_all_list(&[&first, &second], 2, Duration::from_secs(30)).await;
     let ids = consul.passing("portico").await;
     assert_eq!(ids.len(), 2, "{ids:?}");
+}
+
+/// `--register false`: a gateway that is not a replica leaves nothing in
+/// Consul and lists no replica, while the one beside it is listed alone.
+#[tokio::test]
+async fn a_gateway_started_with_register_false_stays_out_of_consul() {
+    let consul = ConsulAgent::start().await;
+    let replica = Replica::start(&consul);
+    let outsider = Replica::start_unregistered(&consul);
+    until_all_list(&[&replica], 1, Duration::from_secs(30)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while outsider.admin("/healthz").await["status"] != "ok" {
+        assert!(Instant::now() < deadline, "the unregistered gateway never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let catalog = consul.get("/v1/catalog/service/portico").await.expect("catalog");
+    let ports: Vec<_> = catalog.as_array().into_iter().flatten().map(|s| s["ServicePort"].clone()).collect();
+    assert_eq!(ports, vec![Value::from(replica.port)], "only the registered replica is in Consul");
+    let report = outsider.admin("/admin/replicas").await;
+    assert_eq!((report["count"].clone(), report["self"].clone()), (Value::from(0), Value::Null), "{report}");
 }
 
 /// Sends `n` requests to `path`, dealt round-robin over `replicas`; how many were allowed.
