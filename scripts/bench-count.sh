@@ -26,18 +26,8 @@ WORK=$(mktemp -d)
 B1=28201 B2=28202 B3=28203 PROXY=28280 ADMIN=28290 CONSUL_PORT=28600
 
 source scripts/lib/bench-env.sh
-missing=()
-for tool in nginx haproxy valgrind h2load; do command -v "$tool" > /dev/null || missing+=("$tool"); done
-pkgs=("${missing[@]/nginx/nginx-light}")
-install_missing count "${pkgs[@]/h2load/nghttp2-client}"
-echo "count: building Portico and the floor (release)"
-cargo build --release --locked -p portico
-FLOOR=$(floor_binary)
-CONSUL=$(scripts/install-consul.sh | tail -n 1)
-if [ -n "${COUNT_BASELINE:-}" ]; then
-    build_baseline count "$COUNT_BASELINE"
-    case " $TARGETS " in *" portico-base "*) ;; *) TARGETS="$TARGETS portico-base" ;; esac
-fi
+install_tools count nginx haproxy valgrind h2load
+build_proxies count "${COUNT_BASELINE:-}"
 
 pids=()
 cleanup() {
@@ -77,7 +67,7 @@ start_target() { # start_target NAME: runs it under callgrind in the background
     local out="$WORK/callgrind.$1"
     local grind=(valgrind --tool=callgrind --callgrind-out-file="$out.%p")
     case $1 in
-        floor) exec "${grind[@]}" "$FLOOR" --listen "127.0.0.1:$PROXY" --threads 1 \
+        floor) exec "${grind[@]}" "$FLOOR_BIN" --listen "127.0.0.1:$PROXY" --threads 1 \
             --upstream "127.0.0.1:$B1" --upstream "127.0.0.1:$B2" --upstream "127.0.0.1:$B3" ;;
         portico | portico-base)
             local binary=target/release/portico

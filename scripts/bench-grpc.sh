@@ -20,12 +20,7 @@ PORTICO=28180 ADMIN=28190 NGINX=28181 HAPROXY=28182 CONSUL_PORT=28510
 OUT=bench-results
 
 source scripts/lib/bench-env.sh
-missing=()
-command -v nginx > /dev/null || missing+=(nginx-light)
-command -v haproxy > /dev/null || missing+=(haproxy)
-command -v wrk > /dev/null || missing+=(wrk)
-command -v h2load > /dev/null || missing+=(nghttp2-client)
-install_missing bench-grpc "${missing[@]}"
+install_tools bench-grpc nginx haproxy wrk h2load
 echo "bench-grpc: building Portico and the gRPC instance (release)"
 # Two builds: built together, shared crates would get the test crate's
 # features too, and Portico would not be the binary scripts/bench.sh measures.

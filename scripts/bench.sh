@@ -53,17 +53,8 @@ else
 fi
 
 source scripts/lib/bench-env.sh
-missing=()
-for tool in nginx haproxy wrk; do command -v "$tool" > /dev/null || missing+=("$tool"); done
-install_missing bench "${missing[@]/nginx/nginx-light}"
-echo "bench: building Portico (release)"
-cargo build --release --locked -p portico
-FLOOR_BIN=$(floor_binary)
-CONSUL=$(scripts/install-consul.sh | tail -n 1)
-if [ -n "$BASELINE" ]; then
-    build_baseline bench "$BASELINE"
-    case " $TARGETS " in *" portico-base "*) ;; *) TARGETS="$TARGETS portico-base" ;; esac
-fi
+install_tools bench nginx haproxy wrk
+build_proxies bench "$BASELINE"
 
 pids=()
 cleanup() {

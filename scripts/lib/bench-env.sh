@@ -1,6 +1,36 @@
 # What the benchmark scripts share (bench.sh, bench-count.sh, bench-grpc.sh):
-# installing their tools from Debian, finding the floor's binary, and
-# building an older Portico for an A/B run. Sourced, from the repository root.
+# installing their tools from Debian, building what they measure (Portico,
+# the floor, Consul) and an older Portico for an A/B run. Sourced, from the
+# repository root.
+
+# install_tools LABEL TOOL...: installs, from Debian, the tools not found.
+install_tools() {
+    local label=$1 tool packages=()
+    shift
+    for tool in "$@"; do
+        command -v "$tool" > /dev/null && continue
+        case "$tool" in
+            nginx) packages+=(nginx-light) ;;
+            h2load) packages+=(nghttp2-client) ;;
+            *) packages+=("$tool") ;;
+        esac
+    done
+    install_missing "$label" "${packages[@]}"
+}
+
+# build_proxies LABEL [BASELINE]: builds Portico, the floor (FLOOR_BIN) and
+# Consul (CONSUL); with BASELINE, that revision's Portico too, and adds the
+# target portico-base to TARGETS.
+build_proxies() {
+    echo "$1: building Portico and the floor (release)"
+    cargo build --release --locked -p portico
+    FLOOR_BIN=$(floor_binary)
+    CONSUL=$(scripts/install-consul.sh | tail -n 1)
+    if [ -n "${2:-}" ]; then
+        build_baseline "$1" "$2"
+        case " $TARGETS " in *" portico-base "*) ;; *) TARGETS="$TARGETS portico-base" ;; esac
+    fi
+}
 
 # install_missing LABEL PACKAGE...: installs the Debian packages given (none: nothing to do).
 install_missing() {
