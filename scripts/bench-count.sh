@@ -89,6 +89,8 @@ start_target() { # start_target NAME: runs it under callgrind in the background
 load() { h2load --h1 -n "$1" -c 8 -m 1 "http://127.0.0.1:$PROXY/" > "$WORK/h2load.log" 2>&1 ||
     { cat "$WORK/h2load.log" >&2; exit 1; }
     grep -q "succeeded, 0 failed, 0 errored" "$WORK/h2load.log" || { cat "$WORK/h2load.log" >&2; exit 1; }
+    # Every answer a 200 from a backend, none an error of the proxy's own.
+    grep -q "status codes: $1 2xx" "$WORK/h2load.log" || { cat "$WORK/h2load.log" >&2; exit 1; }
 }
 
 rows=()

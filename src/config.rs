@@ -97,6 +97,9 @@ pub struct Cli {
     /// One log line per request (target portico::access): true or false [default: true]
     #[arg(long, env = "PORTICO_ACCESS_LOG")]
     pub access_log: Option<bool>,
+    /// Serve plain GET/HEAD requests on Portico's own HTTP/1.1 path: true or false [default: true]
+    #[arg(long, env = "PORTICO_FAST_PATH")]
+    pub fast_path: Option<bool>,
     /// Threads serving proxied connections [default: one per CPU core]
     #[arg(long, env = "PORTICO_THREADS")]
     pub threads: Option<usize>,
@@ -185,6 +188,9 @@ impl Config {
         }
         if let Some(threads) = cli.threads {
             proxy.threads = threads.max(1);
+        }
+        if let Some(on) = cli.fast_path {
+            proxy.fast_path = on;
         }
         if let Some(delay) = &cli.drain_delay {
             proxy.drain_delay = parse_duration("--drain-delay", delay)?;

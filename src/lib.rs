@@ -11,6 +11,9 @@
 //! Leaves (they import nothing else from the crate):
 //! - [`client_tls`]: TLS as a client (trust, client certificate, name
 //!   override), for the Consul agent and for HTTPS instances.
+//! - [`http1`]: HTTP/1.1 on the wire for the plain proxied request: which
+//!   requests are plain, how an answer is framed, both heads rewritten from
+//!   their bytes.
 //! - [`error_chain`]: an error and its causes as one line; [`log_throttle`]:
 //!   warnings on hot failure paths, one a second; [`logging`]: log set-up.
 //! - [`metrics`]: Prometheus families and the per-route handles the request
@@ -85,6 +88,7 @@ pub mod config;
 pub mod consul;
 pub mod discovery;
 pub mod error_chain;
+pub mod http1;
 pub mod log_throttle;
 pub mod logging;
 pub mod metrics;

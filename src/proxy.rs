@@ -16,6 +16,7 @@ pub mod forward;
 pub mod grpc;
 pub mod headers;
 pub mod idle_sweep;
+mod plain;
 pub mod policies;
 pub mod retry;
 pub mod settings;
@@ -33,7 +34,7 @@ use crate::auth::X_AUTH_SUBJECT;
 use crate::routing::encoded::EncodedChars;
 use crate::routing::host;
 use crate::routing::path::normalize;
-use crate::server::{Conn, Handler};
+use crate::server::{Conn, Handler, Handoff, PlainConnection};
 use crate::snapshot::{Route, Shared};
 use crate::tls::Certificates;
 use crate::upstream::TlsProfiles;
@@ -60,6 +61,10 @@ impl Handler for Gateway {
 
     async fn call(&self, request: Request<Incoming>, conn: Conn) -> Response<ProxyBody> {
         self.handle(request, conn).await
+    }
+
+    async fn serve_plain(&self, plain: PlainConnection<'_>) -> Option<Handoff> {
+        self.serve_plain_connection(plain).await
     }
 }
 

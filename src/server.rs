@@ -31,11 +31,13 @@ use tokio_util::sync::CancellationToken;
 
 pub mod body;
 pub mod drain;
+pub mod handoff;
 pub mod workers;
 
 use crate::log_throttle::LogThrottle;
 pub use body::{json_response, Body, BoxError, NoStream};
 use drain::{Drain, Watcher};
+pub use handoff::{Handoff, PlainConnection};
 use workers::Workers;
 
 static ACCEPT_FAILED: LogThrottle = LogThrottle::new(Duration::from_secs(1));
@@ -78,6 +80,14 @@ pub trait Handler: Send + Sync + 'static {
 
     fn call(&self, request: Request<Incoming>, conn: Conn)
         -> impl Future<Output = Response<Body<Self::Stream>>> + Send;
+
+    /// Serves a plain-HTTP connection's requests itself, as long as it
+    /// wants: `None` when the connection is over, else the connection and
+    /// the bytes read from it, for hyper to serve from there. By default
+    /// hyper serves it all.
+    fn serve_plain(&self, plain: PlainConnection<'_>) -> impl Future<Output = Option<Handoff>> + Send {
+        std::future::ready(Some(plain.hand_off()))
+    }
 }
 
 /// Serves `listener` in plain HTTP until `stop` is cancelled, then drains.
@@ -156,7 +166,10 @@ async fn serve_with<H: Handler>(
         match &tls {
             None => {
                 let builder = builder.clone();
-                place(workers, stream, move |stream| serve_plain(builder, stream, handler, conn, watcher, slot));
+                let limits = (settings.header_read_timeout, settings.max_header_bytes);
+                place(workers, stream, move |stream| {
+                    serve_plain(builder, stream, handler, conn, watcher, slot, limits)
+                });
             }
             Some(acceptor) => {
                 let secure = Secure {
@@ -212,17 +225,22 @@ fn service<H: Handler>(
     })
 }
 
-/// Serves one plain-HTTP connection until it closes or shutdown drains it.
+/// Serves one plain-HTTP connection until it closes or shutdown drains it:
+/// the handler first, then hyper, if the handler hands it over.
 async fn serve_plain<H: Handler>(
     builder: auto::Builder<TokioExecutor>,
     stream: TcpStream,
     handler: Arc<H>,
     conn: Conn,
-    watcher: Watcher,
+    mut watcher: Watcher,
     slot: OwnedSemaphorePermit,
+    (header_read_timeout, max_header_bytes): (Duration, usize),
 ) {
     let client = conn.client;
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service(handler, conn));
+    let plain = PlainConnection { stream, conn: &conn, header_read_timeout, max_header_bytes, shutdown: &mut watcher };
+    let Some(handoff) = handler.serve_plain(plain).await else { return drop(slot) };
+    let io = TokioIo::new(handoff::Rewind::new(handoff));
+    let connection = builder.serve_connection_with_upgrades(io, service(handler, conn));
     if let Err(error) = watcher.watch(connection).await {
         tracing::debug!(%error, %client, "connection ended with an error");
     }

@@ -8,6 +8,8 @@
 //!   ejection, slow start);
 //! - [`pool`]: HTTP/1.1 connections, driven by the request that uses them,
 //!   and the idle ones kept per instance and proxy thread;
+//! - [`wire`]: plain HTTP/1.1 connections that the gateway's own HTTP/1.1
+//!   path reads and writes itself, idle in the same queues;
 //! - [`multiplex`]: HTTP/2 connections, shared by many requests, with
 //!   [`peer_limit`] reading how many streams an instance takes;
 //! - [`lease`]: what a response body holds while it streams (a connection
@@ -29,6 +31,7 @@ pub mod state;
 pub mod stream;
 pub mod tls_profiles;
 pub mod wake_flag;
+pub mod wire;
 
 use std::sync::Arc;
 

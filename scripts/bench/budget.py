@@ -11,20 +11,26 @@ import collections
 import re
 import sys
 
+# Each step lists the functions of hyper's path and of Portico's own
+# HTTP/1.1 path (src/proxy/plain.rs, src/http1) that do it.
 STEPS = [
-    ("parse the request head (hyper)", [r"^<hyper::proto::h1::role::Server as .*Http1Transaction>::parse$"]),
+    ("parse the request head", [r"^<hyper::proto::h1::role::Server as .*Http1Transaction>::parse$",
+                                r"^portico::http1::request::parse$", r"^portico::http1::head_end$"]),
     ("route: path, host, matchers", [r"^portico::proxy::Gateway::route$", r"^portico::routing::path::normalize$",
-                                    r"^portico::proxy::validate::check_host$", r"^portico::proxy::refused_escape$"]),
+                                    r"^portico::proxy::validate::check_host$", r"^portico::proxy::refused_escape$",
+                                    r"^portico::proxy::plain::<impl portico::proxy::Gateway>::admit$"]),
     ("pick an instance", [r"^portico::snapshot::Upstream::choose$"]),
     ("request rewrite: request ID, hop-by-hop, X-Forwarded-*, head copy",
-     [r"^portico::proxy::headers::RequestIds::ensure$", r"^portico::proxy::upstream_request::prepare$",
-      r"^portico::proxy::upstream_request::upstream_request$"]),
-    ("idle connection: take and put back", [r"^portico::upstream::pool::Connections::(take|put)$",
+     [r"^portico::proxy::headers::RequestIds::(ensure|write_new)$", r"^portico::proxy::upstream_request::prepare$",
+      r"^portico::proxy::upstream_request::upstream_request$", r"^portico::http1::write::request_head$"]),
+    ("idle connection: take and put back", [r"^portico::upstream::pool::Connections::(take|put)(_wire)?$",
                                             r"^<hyper_util::client::legacy::pool::Checkout<T,K> as .*Future>::poll$",
                                             r"^hyper_util::client::legacy::pool::PoolInner<T,K>::put$"]),
     ("write the request head upstream (hyper)", [r"^<hyper::proto::h1::role::Client as .*Http1Transaction>::encode$"]),
-    ("parse the response head (hyper)", [r"^<hyper::proto::h1::role::Client as .*Http1Transaction>::parse$"]),
-    ("response rewrite: hop-by-hop, request ID", [r"^portico::proxy::forward::finish$"]),
+    ("parse the response head", [r"^<hyper::proto::h1::role::Client as .*Http1Transaction>::parse$",
+                                 r"^portico::http1::response::parse$"]),
+    ("response rewrite: hop-by-hop, request ID", [r"^portico::proxy::forward::finish$",
+                                                  r"^portico::http1::write::response_head$"]),
     ("write the response head (hyper)", [r"^<hyper::proto::h1::role::Server as .*Http1Transaction>::encode$"]),
     ("record: metrics (access log off)", [r"^<portico::proxy::exchange::Exchange as core::ops::drop::Drop>::drop$"]),
 ]

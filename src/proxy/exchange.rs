@@ -39,17 +39,13 @@ impl Exchange {
             true => (request.method().clone(), request.uri().clone()),
             false => (Method::GET, Uri::default()),
         };
-        Exchange {
-            start: Instant::now(),
-            method,
-            uri,
-            request_id,
-            access_log,
-            route: None,
-            endpoint: None,
-            status: 0,
-            bytes: 0,
-        }
+        Exchange::start_at(Instant::now(), method, uri, request_id, access_log)
+    }
+
+    /// Starts, at `start`, the record of a request given by its parts (the
+    /// access log's fields are ignored when it is off).
+    pub fn start_at(start: Instant, method: Method, uri: Uri, request_id: HeaderValue, access_log: bool) -> Exchange {
+        Exchange { start, method, uri, request_id, access_log, route: None, endpoint: None, status: 0, bytes: 0 }
     }
 
     /// Moves the record out (into a response body), leaving an inert one

@@ -43,10 +43,10 @@ pub struct Upstreams {
     /// How TLS instances are reached (the runtime always sets it from
     /// `[upstream_tls]`; `None` only for a gateway built without it).
     tls: Option<TlsProfiles>,
-    connect_timeout: Duration,
-    idle_timeout: Duration,
-    body_idle: Duration,
-    budget: BudgetPolicy,
+    pub(super) connect_timeout: Duration,
+    pub(super) idle_timeout: Duration,
+    pub(super) body_idle: Duration,
+    pub(super) budget: BudgetPolicy,
 }
 
 /// What every attempt of one request shares.
@@ -65,7 +65,7 @@ struct Attempt<'a> {
 }
 
 /// A failed attempt, and what the instance may have seen of it.
-type Failed = (ProxyError, Option<Failure>);
+pub(super) type Failed = (ProxyError, Option<Failure>);
 
 /// An instance's response head, and the connection or stream its body comes on.
 type Answer = (Response<Incoming>, Option<Lease>);
@@ -141,10 +141,7 @@ impl Upstreams {
             let in_flight = endpoint.state.begin();
             match self.attempt(&attempt, endpoint, this).await {
                 Ok((response, conn)) => {
-                    let server_error = response.status().is_server_error();
-                    route.upstream.record_outcome(index, server_error, &settings.ejection);
-                    judge_canary(route, index, server_error);
-                    exchange.status = response.status().as_u16();
+                    count_answer(route, index, response.status().as_u16(), settings, exchange);
                     let mut response = finish(response, conn, in_flight, client_upgrade, exchange);
                     if let Some(cookie) = steering.set_cookie {
                         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -152,14 +149,7 @@ impl Upstreams {
                     return Ok(response);
                 }
                 Err((error, failure)) => {
-                    exchange.upstream_failed(kind_of(&error, failure));
-                    judge_canary(route, index, true);
-                    if route.upstream.record_failure(index, &settings.ejection).is_some() {
-                        route.metrics.ejected();
-                        if let Some(suppressed) = EJECTED.admit() {
-                            tracing::warn!(instance = %endpoint.id, suppressed, "instance ejected after repeated failures");
-                        }
-                    }
+                    count_failure(route, index, (&error, failure), settings, exchange);
                     if let Some(client_fault) = fault.as_ref().and_then(|f| f.error(limit)) {
                         return Err(client_fault.into());
                     }
@@ -216,8 +206,7 @@ impl Upstreams {
             let response = sender.send_request(request).await.map_err(|e| failed(endpoint, &e))?;
             return Ok((response, None));
         }
-        let Some(idle) = endpoint.connections.take(&endpoint.authority, tls.map(UpstreamTls::id), self.idle_timeout)
-        else {
+        let Some(idle) = self.idle_connection(endpoint, tls).await else {
             return Box::pin(self.send_new(endpoint, tls, upstream_request(attempt.head, endpoint, body))).await;
         };
         let again = body.replay();
@@ -233,6 +222,18 @@ impl Upstreams {
             },
         };
         Box::pin(self.send_new(endpoint, tls, request)).await
+    }
+
+    /// An idle connection to `endpoint` from this thread's queue, or, for a
+    /// plain one, one the gateway's own HTTP/1.1 path let go of.
+    async fn idle_connection(&self, endpoint: &Endpoint, tls: Option<&UpstreamTls>) -> Option<Box<Connection>> {
+        let connections = &endpoint.connections;
+        if let Some(idle) = connections.take(&endpoint.authority, tls.map(UpstreamTls::id), self.idle_timeout) {
+            return Some(idle);
+        }
+        let wire =
+            tls.is_none().then(|| connections.take_wire(&endpoint.authority, self.idle_timeout, Instant::now()))??;
+        pool::adopt(wire, self.body_idle).await.ok()
     }
 
     /// Sends on a stream of a shared HTTP/2 connection. A request the
@@ -331,9 +332,44 @@ impl Upstreams {
     }
 }
 
+/// Counts an answer with `status` from endpoint `index`: outlier detection,
+/// the canary's health, the record.
+pub(super) fn count_answer(
+    route: &Route,
+    index: usize,
+    status: u16,
+    settings: &ProxySettings,
+    exchange: &mut Exchange,
+) {
+    let server_error = (500..600).contains(&status);
+    route.upstream.record_outcome(index, server_error, &settings.ejection);
+    judge_canary(route, index, server_error);
+    exchange.status = status;
+}
+
+/// Counts a failed attempt on endpoint `index`, and ejects the endpoint
+/// when it has failed too often in a row.
+pub(super) fn count_failure(
+    route: &Route,
+    index: usize,
+    (error, failure): (&ProxyError, Option<Failure>),
+    settings: &ProxySettings,
+    exchange: &Exchange,
+) {
+    exchange.upstream_failed(kind_of(error, failure));
+    judge_canary(route, index, true);
+    if route.upstream.record_failure(index, &settings.ejection).is_some() {
+        route.metrics.ejected();
+        if let Some(suppressed) = EJECTED.admit() {
+            let instance = route.upstream.endpoints.get(index).map_or("-", |e| &e.id);
+            tracing::warn!(instance, suppressed, "instance ejected after repeated failures");
+        }
+    }
+}
+
 /// A connection to `endpoint` that could not be made: logged (throttled),
 /// and a 504 if it timed out, else a 502.
-fn connect_failed(endpoint: &Endpoint, e: ConnectError) -> Failed {
+pub(super) fn connect_failed(endpoint: &Endpoint, e: ConnectError) -> Failed {
     let detail = crate::error_chain::describe(&e);
     if let Some(suppressed) = CONNECT_FAILED.admit() {
         tracing::warn!(instance = %endpoint.id, %detail, suppressed, "cannot connect to instance");

@@ -151,6 +151,9 @@ pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, proto: &'static st
     }
 }
 
+/// Longest generated request ID.
+pub const REQUEST_ID_MAX: usize = 25;
+
 /// Generates request IDs: a random per-process prefix and a counter, so
 /// they are unique without coordination or a lock.
 #[derive(Debug)]
@@ -174,16 +177,22 @@ impl RequestIds {
                 return given.clone();
             }
         }
+        let mut text = [0u8; REQUEST_ID_MAX];
+        let len = self.write_new(&mut text);
+        let id = HeaderValue::from_bytes(&text[..len]).unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        headers.insert(X_REQUEST_ID.clone(), id.clone());
+        id
+    }
+
+    /// Writes a new ID into `text`: its length.
+    pub fn write_new(&self, text: &mut [u8; REQUEST_ID_MAX]) -> usize {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         // `{prefix:08x}-{n:012x}`, written by hand: `format!` costs ten times more.
-        let mut text = [0u8; 25];
         push_hex(&mut text[..8], u64::from(self.prefix));
         text[8] = b'-';
         let digits = if n >> 48 == 0 { 12 } else { 16 };
         push_hex(&mut text[9..9 + digits], n);
-        let id = HeaderValue::from_bytes(&text[..9 + digits]).unwrap_or_else(|_| HeaderValue::from_static("unknown"));
-        headers.insert(X_REQUEST_ID.clone(), id.clone());
-        id
+        9 + digits
     }
 }
 

@@ -47,6 +47,9 @@ pub struct ProxySettings {
     pub max_header_bytes: usize,
     /// Threads serving proxied connections, each with a runtime of its own.
     pub threads: usize,
+    /// Plain requests (`GET`/`HEAD` without a body on a route without
+    /// policies) take the gateway's own HTTP/1.1 path instead of hyper's.
+    pub fast_path: bool,
 }
 
 impl Default for ProxySettings {
@@ -71,6 +74,7 @@ impl Default for ProxySettings {
             max_connections: 10_000,
             max_header_bytes: 64 * 1024,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            fast_path: true,
         }
     }
 }

@@ -23,6 +23,20 @@ pub fn check_host(version: Version, headers: &HeaderMap) -> Result<(), ProxyErro
     }
 }
 
+/// The bytes of a registered name or IPv4 address: unreserved, sub-delims, `%`.
+static NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'')
+            || matches!(b, b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b'%');
+        i += 1;
+    }
+    table
+};
+
 /// `host [":" port]` of RFC 3986: a registered name or IPv4 address, or a
 /// bracketed IP literal, then an optional decimal port. No user info, path,
 /// spaces or controls.
@@ -42,7 +56,7 @@ pub fn valid_host(value: &[u8]) -> bool {
         Some(b'[') => {
             host.len() > 2 && host[1..host.len() - 1].iter().all(|b| b.is_ascii_hexdigit() || b":.".contains(b))
         }
-        Some(_) => host.iter().all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(b)),
+        Some(_) => host.iter().all(|b| NAME_BYTES[usize::from(*b)]),
         None => false,
     };
     host_ok && port_ok

@@ -108,6 +108,12 @@ pub fn of_request<'r>(uri: &'r http::Uri, headers: &'r http::HeaderMap) -> Optio
         Some(authority) => authority.as_str(),
         None => headers.get(http::header::HOST)?.to_str().ok()?,
     };
+    of_host_header(raw)
+}
+
+/// The host a `Host` header (or a target's authority) names, lower-case,
+/// without user info or port.
+pub fn of_host_header(raw: &str) -> Option<Cow<'_, str>> {
     let raw = raw.rsplit_once('@').map_or(raw, |(_, host)| host);
     Some(request_host(raw)).filter(|h| !h.is_empty())
 }

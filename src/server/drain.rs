@@ -46,7 +46,7 @@ impl Drain {
     /// for it from now on, until it is dropped or its connection ends.
     pub fn watcher(&self) -> Watcher {
         self.inner.live.fetch_add(1, Ordering::Relaxed);
-        Watcher { inner: Arc::clone(&self.inner) }
+        Watcher { inner: Arc::clone(&self.inner), registered: None }
     }
 
     /// Tells every connection to close gracefully and waits until all have.
@@ -70,17 +70,51 @@ impl Drain {
 /// One connection's place in the count [`Drain::shutdown`] waits on.
 pub struct Watcher {
     inner: Arc<Inner>,
+    /// Its task's waker is left to be woken at shutdown ([`Watcher::poll_draining`]).
+    registered: Option<u64>,
 }
 
 impl Watcher {
     /// `connection`, closed gracefully once shutdown begins.
-    pub fn watch<C: GracefulConnection>(self, connection: C) -> Watched<C> {
+    pub fn watch<C: GracefulConnection>(mut self, connection: C) -> Watched<C> {
+        self.unregister();
         Watched { connection: Box::pin(connection), watcher: self, state: State::Unregistered }
+    }
+
+    /// True once shutdown has begun.
+    pub fn draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Acquire)
+    }
+
+    /// Ready once shutdown has begun, for a connection served without
+    /// [`Watcher::watch`]: the first call leaves the task's waker to be
+    /// woken then (a task's waker stays the same from poll to poll).
+    pub fn poll_draining(&mut self, cx: &Context<'_>) -> Poll<()> {
+        if self.draining() {
+            return Poll::Ready(());
+        }
+        if self.registered.is_none() {
+            let mut waiting = self.inner.waiting();
+            if self.inner.draining.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            let id = self.inner.next.fetch_add(1, Ordering::Relaxed);
+            waiting.insert(id, cx.waker().clone());
+            self.registered = Some(id);
+        }
+        Poll::Pending
+    }
+
+    fn unregister(&mut self) {
+        if let Some(id) = self.registered.take() {
+            self.inner.waiting().remove(&id);
+        }
     }
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
+        self.unregister();
         if self.inner.live.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.inner.gone.notify_waiters();
         }

@@ -38,6 +38,7 @@ use super::multiplex::Lanes;
 use super::outbound::Outbound;
 use super::stream::{Stream, UpstreamTls};
 use super::wake_flag::WakeFlag;
+use super::wire::Wire;
 
 /// Idle connections kept per instance and proxy thread; more are closed.
 pub const MAX_IDLE_PER_INSTANCE: usize = 512;
@@ -126,6 +127,24 @@ pub(super) async fn open_stream(
     tokio::time::timeout(timeout, opened).await.map_err(|_| ConnectError::TimedOut(timeout))?
 }
 
+/// A hyper connection over a plain connection the gateway's own HTTP/1.1
+/// path let go of (an HTTP/1 handshake does no I/O).
+pub async fn adopt(wire: Box<Wire>, body_idle: Duration) -> Result<Box<Connection>, ConnectError> {
+    let authority = wire.authority().clone();
+    let server_idle = wire.server_idle_timeout();
+    let (sender, driver) = http1::Builder::new().handshake(TokioIo::new(Stream::Plain(wire.stream))).await?;
+    Ok(Box::new(Connection {
+        sender,
+        driver: Some(driver),
+        authority,
+        tls: None,
+        idle_since: Instant::now(),
+        server_idle,
+        body_idle: IdleTimer::new(body_idle),
+        stirred: WakeFlag::default(),
+    }))
+}
+
 /// Opens a connection to `authority` within `timeout`; a response body on
 /// it that stalls for `body_idle` ends with an error.
 pub async fn connect(
@@ -177,6 +196,16 @@ impl Connection {
                 Some(request) => Err(SendError::NotSent(Box::new(request), e.into_error())),
                 None => Err(SendError::Failed(e.into_error())),
             },
+        }
+    }
+
+    /// The plain connection under an idle, plain connection, for the
+    /// gateway's own HTTP/1.1 path (`None` for TLS, or bytes left unread).
+    pub fn into_wire(mut self: Box<Self>) -> Option<Box<Wire>> {
+        let parts = self.driver.take()?.into_parts();
+        match (parts.io.into_inner(), parts.read_buf.is_empty()) {
+            (Stream::Plain(tcp), true) => Some(Wire::from_stream(tcp, self.authority.clone(), self.server_idle)),
+            _ => None,
         }
     }
 
@@ -248,7 +277,7 @@ static KEEP_ALIVE: http::HeaderName = http::HeaderName::from_static("keep-alive"
 /// How long an idle connection is used when its server closes it after
 /// `server`: a second less (half of it below two seconds), so a request is
 /// never sent into the moment the server closes.
-fn before_server_closes(server: Duration) -> Duration {
+pub(super) fn before_server_closes(server: Duration) -> Duration {
     if server >= Duration::from_secs(2) {
         server - Duration::from_secs(1)
     } else {
@@ -308,6 +337,9 @@ type Slots = [OnceLock<Box<Slot>>; SLOTS];
 struct Slot {
     queue: SegQueue<Box<Connection>>,
     len: AtomicUsize,
+    /// The plain path's own connections ([`Wire`]).
+    wires: SegQueue<Box<Wire>>,
+    wires_len: AtomicUsize,
 }
 
 impl Default for Connections {
@@ -325,7 +357,7 @@ impl std::fmt::Debug for Connections {
 impl Connections {
     /// Idle HTTP/1.1 connections waiting, over all threads.
     pub fn len(&self) -> usize {
-        self.queues().map(|s| s.len.load(Ordering::Relaxed)).sum()
+        self.queues().map(|s| s.len.load(Ordering::Relaxed) + s.wires_len.load(Ordering::Relaxed)).sum()
     }
 
     /// True when none is waiting.
@@ -358,6 +390,32 @@ impl Connections {
         slot.push(conn);
     }
 
+    /// A plain connection to `authority` idle for less than `max_age`, from
+    /// this thread's queue, if any; stale ones met on the way are closed.
+    pub fn take_wire(&self, authority: &Authority, max_age: Duration, now: Instant) -> Option<Box<Wire>> {
+        let slot = self.slots.get()?[thread_slot()].get()?;
+        while let Some(wire) = slot.wires.pop() {
+            slot.wires_len.fetch_sub(1, Ordering::Relaxed);
+            if wire.authority() == authority && wire.fresh(max_age, now) {
+                return Some(wire);
+            }
+        }
+        None
+    }
+
+    /// Puts `wire`, whose last exchange ended cleanly, back in this thread's
+    /// queue if there is room; otherwise it is closed.
+    pub fn put_wire(&self, mut wire: Box<Wire>, now: Instant) {
+        let slots = self.slots.get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+        let slot = slots[thread_slot()].get_or_init(Box::default);
+        if slot.wires_len.load(Ordering::Relaxed) >= MAX_IDLE_PER_INSTANCE {
+            return;
+        }
+        wire.idle_from(now);
+        slot.wires_len.fetch_add(1, Ordering::Relaxed);
+        slot.wires.push(wire);
+    }
+
     /// The queues threads have left connections in.
     fn queues(&self) -> impl Iterator<Item = &Slot> {
         self.slots.get().into_iter().flat_map(|slots| slots.iter().filter_map(|s| s.get().map(|b| &**b)))
@@ -371,6 +429,15 @@ impl Connections {
                 let Some(mut conn) = slot.pop() else { break };
                 if conn.fresh(max_age) {
                     slot.push(conn);
+                }
+            }
+            let now = Instant::now();
+            for _ in 0..slot.wires_len.load(Ordering::Relaxed) {
+                let Some(wire) = slot.wires.pop() else { break };
+                slot.wires_len.fetch_sub(1, Ordering::Relaxed);
+                if wire.fresh(max_age, now) {
+                    slot.wires_len.fetch_add(1, Ordering::Relaxed);
+                    slot.wires.push(wire);
                 }
             }
         }
