@@ -284,3 +284,42 @@ async fn an_idle_keep_alive_connection_closes_at_shutdown() {
     assert!(matches!(closed, Ok(Ok(0))), "the idle connection is closed: {closed:?}");
     assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn a_broken_answer_head_is_a_502_on_both_paths_and_service_goes_on() {
+    let mut oversized = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for i in 0..2000 {
+        oversized.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "y".repeat(40)).as_bytes());
+    }
+    oversized.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
+    let oversized: &'static [u8] = oversized.leak();
+    let replies: [(&str, &'static [u8]); 5] = [
+        ("lengths", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok"),
+        ("garbage", b"nonsense\r\n\r\n"),
+        ("switch", b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"),
+        ("folded", b"HTTP/1.1 200 OK\r\nX-A: 1\r\n  folded\r\nContent-Length: 2\r\n\r\nok"),
+        ("oversized", oversized),
+    ];
+    let mut routes = Vec::new();
+    for (name, reply) in replies {
+        routes.push((name, scripted_origin(reply, false).await.0));
+    }
+    let (good, _) = scripted_origin(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false).await;
+    routes.push(("good", good));
+    let (consul, fast) = portico_for(&routes).await;
+    let mut without = config(&consul.addr());
+    (without.proxy.fast_path, without.proxy.max_retries) = (false, 0);
+    let hyper = Portico::start(without).await;
+    for (name, _) in &routes {
+        hyper.wait_instances(&format!("/{name}"), &[&format!("{name}-1")], Duration::from_secs(5)).await;
+    }
+    for (name, _) in replies {
+        for (path, portico) in [("fast", &fast), ("hyper", &hyper)] {
+            let response = portico.get(&format!("/{name}/x")).await;
+            assert_eq!(response.status(), 502, "{path} path, {name}");
+            let body: serde_json::Value = response.json().await.expect("a JSON error");
+            assert_eq!(body["instance"], format!("{name}-1"), "{path} path, {name}: {body}");
+        }
+    }
+    assert_eq!(fast.get("/good/x").await.text().await.expect("body"), "ok");
+}

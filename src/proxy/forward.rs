@@ -188,7 +188,17 @@ impl Upstreams {
                 false => self.exchange(attempt, endpoint, body).await,
             }
         };
-        tokio::time::timeout(wait, exchanged).await.unwrap_or_else(|_| Err(timed_out()))
+        let answer = tokio::time::timeout(wait, exchanged).await.unwrap_or_else(|_| Err(timed_out()))?;
+        // A switch nobody asked for (RFC 9110 §15.2.2) would leave the client
+        // reading another protocol on its connection: the instance failed.
+        if answer.0.status() == http::StatusCode::SWITCHING_PROTOCOLS && !attempt.upgrading {
+            let detail = "101 Switching Protocols to a request that asked for no switch".to_string();
+            if let Some(suppressed) = REQUEST_FAILED.admit() {
+                tracing::warn!(instance = %endpoint.id, %detail, suppressed, "upstream request failed");
+            }
+            return Err((ProxyError::Upstream { instance: endpoint.id.clone(), detail }, Some(Failure::Other)));
+        }
+        Ok(answer)
     }
 
     /// Sends over an idle connection, or a new one. A protocol switch always

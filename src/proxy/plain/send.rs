@@ -210,9 +210,10 @@ async fn exchange_on(
     }
 }
 
-/// A `1xx` answer (the status line's code starts with 1).
+/// An interim answer: a `1xx` other than `101` (a switch nobody asked
+/// for, which the head's parser refuses).
 fn interim(head: &[u8]) -> bool {
-    head.starts_with(b"HTTP/") && head.get(9) == Some(&b'1')
+    head.starts_with(b"HTTP/") && head.get(9) == Some(&b'1') && head.get(9..12) != Some(b"101")
 }
 
 /// A write or read that failed before any response byte: the instance
@@ -222,5 +223,17 @@ fn unanswered(error: &io::Error) -> Unanswered {
     match error.kind() {
         ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => Unanswered::Again,
         _ => Unanswered::Failed(error.to_string(), Failure::Other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn interim_answers_are_told_from_final_ones() {
+        assert!(super::interim(b"HTTP/1.1 100 Continue\r\n\r\n"));
+        assert!(super::interim(b"HTTP/1.1 103 Early Hints\r\n\r\n"));
+        assert!(!super::interim(b"HTTP/1.1 101 Switching Protocols\r\n\r\n"));
+        assert!(!super::interim(b"HTTP/1.1 200 OK\r\n\r\n"));
+        assert!(!super::interim(b"garbage"));
     }
 }
