@@ -14,8 +14,8 @@
 # refuses) and portico-cached (every request a cache hit). With
 # BENCH_BASELINE=<git revision>, that revision is built too and measured as
 # portico-base on its policy-free route: the cost of the policy code for routes
-# that do not use it, measured side by side (and portico-base-cached, the
-# baseline's cache hits, when BENCH_TARGETS names it).
+# that do not use it, measured side by side (and portico-base-edge and
+# portico-base-cached, the baseline's policy routes, when BENCH_TARGETS names them).
 #
 #   scripts/bench.sh                   # BENCH_DURATION=10 BENCH_REPS=3 by default
 #   scripts/bench.sh grpc              # the gRPC and HTTP/2-upstream run (scripts/bench-grpc.sh)
@@ -129,7 +129,7 @@ curl -s -o /dev/null -D - -H "X-Bench-Pad: $API_KEY" "http://127.0.0.1:$PORTICO/
 target_pids() {
     case $1 in
         portico | portico-edge | portico-cached) echo "$PORTICO_PID" ;;
-        portico-base | portico-base-cached) echo "$BASE_PID" ;;
+        portico-base | portico-base-edge | portico-base-cached) echo "$BASE_PID" ;;
         floor) echo "$FLOOR_PID" ;;
         nginx) local m; m=$(cat "$WORK/nginx-proxy.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')" ;;
         haproxy) cat "$WORK/haproxy.pid" ;;
@@ -152,6 +152,7 @@ url_of() {
         portico-edge) echo "http://127.0.0.1:$PORTICO/edge" ;;
         portico-cached) echo "http://127.0.0.1:$PORTICO/cached" ;;
         portico-base) echo "http://127.0.0.1:$BASE/" ;;
+        portico-base-edge) echo "http://127.0.0.1:$BASE/edge" ;;
         portico-base-cached) echo "http://127.0.0.1:$BASE/cached" ;;
         floor) echo "http://127.0.0.1:$FLOOR/" ;;
         nginx) echo "http://127.0.0.1:$NGINX/" ;;

@@ -65,6 +65,11 @@ impl Exchange {
         std::mem::replace(self, inert)
     }
 
+    /// When the request started.
+    pub fn started(&self) -> Instant {
+        self.start
+    }
+
     /// Counts an upstream failure against the route and the instance.
     pub fn upstream_failed(&self, kind: UpstreamErrorKind) {
         if let Some(route) = &self.route {

@@ -163,20 +163,7 @@ impl Gateway {
         let now = Instant::now();
         let mut exchange = self.plain_exchange(head, request_id, now);
         exchange.route = Some(Arc::clone(&route));
-        let upstream = upstream_path(&path, &route);
-        let target = match *upstream == *head.path {
-            true => (head.path, head.query),
-            false => (&*upstream, head.query),
-        };
-        let host = head.host.unwrap_or_default();
-        let proto = if serving.conn.tls { "https" } else { "http" };
-        let forwarding =
-            Forwarding { client: serving.conn.client.ip(), prior_for: head.forwarded_for, proto, host, new_request_id };
-        if serving.out.capacity() == 0 {
-            serving.out = buffers::lend();
-        }
-        serving.out.clear();
-        request_head(&mut serving.out, head.head_only, target, head.headers, &forwarding);
+        serving.write_upstream_head(head, (&route, &path), new_request_id);
         let sending = send::Sending {
             request: &serving.out,
             now,
@@ -186,26 +173,39 @@ impl Gateway {
         };
         let sent = self.send_plain(&route, sending, &mut exchange).await;
         serving.out.clear();
-        let mut answered = match sent {
-            Ok(answered) => answered,
-            Err(send::Unsent::ClientGone) => return Next::Close,
-            Err(send::Unsent::Failed(error)) => {
-                return self.answer_error(serving, error, head.head_only, request_id, &mut exchange).await
+        match sent {
+            Ok(answered) => {
+                self.relay_answer(serving, head.head_only, &route, answered, (request_id, &mut exchange)).await
             }
-        };
+            Err(send::Unsent::ClientGone) => Next::Close,
+            Err(send::Unsent::Failed(error)) => {
+                self.answer_error(serving, error, head.head_only, request_id, &mut exchange).await
+            }
+        }
+    }
+
+    /// Writes the instance's answer for the client: its head, then its body.
+    async fn relay_answer(
+        &self,
+        serving: &mut Serving<'_>,
+        head_only: bool,
+        route: &Route,
+        mut answered: send::Answered,
+        (request_id, exchange): (&[u8], &mut Exchange),
+    ) -> Next {
         let answering = Answering { request_id, date: None, chunk: false };
-        let framed = match relay::write_head(&mut serving.up, &mut serving.out, head.head_only, &answering) {
+        let framed = match relay::write_head(&mut serving.up, &mut serving.out, head_only, &answering) {
             Ok(framed) => framed,
             Err(invalid) => {
-                let endpoint = &route.upstream.endpoints[answered.index];
-                let error = ProxyError::Upstream { instance: endpoint.id.clone(), detail: invalid.to_string() };
+                let instance = route.upstream.endpoints.get(answered.index).map_or("-".into(), |e| e.id.clone());
+                tracing::warn!(%instance, detail = %invalid, "upstream request failed");
+                let error = ProxyError::Upstream { instance, detail: invalid.to_string() };
                 let failure = Some(super::retry::Failure::Other);
-                super::forward::count_failure(&route, answered.index, (&error, failure), &self.settings, &exchange);
-                tracing::warn!(instance = %endpoint.id, detail = %invalid, "upstream request failed");
-                return self.answer_error(serving, error, head.head_only, request_id, &mut exchange).await;
+                super::forward::count_failure(route, answered.index, (&error, failure), &self.settings, exchange);
+                return self.answer_error(serving, error, head_only, request_id, exchange).await;
             }
         };
-        count_answer(&route, answered.index, framed.code, &self.settings, &mut exchange);
+        count_answer(route, answered.index, framed.code, &self.settings, exchange);
         let relay = Relay {
             client: &mut serving.client,
             wire: &mut answered.wire,
@@ -222,7 +222,7 @@ impl Gateway {
                     if let Some(timeout) = framed.idle_timeout {
                         answered.wire.server_idle(timeout);
                     }
-                    endpoint.connections.put_wire(answered.wire, now);
+                    endpoint.connections.put_wire(answered.wire, exchange.started());
                 }
                 Next::KeepAlive
             }
@@ -286,6 +286,35 @@ fn plain_route(route: &Route) -> bool {
 }
 
 impl Serving<'_> {
+    /// Writes into `out` the request head the instance is to see: the
+    /// route's path, the client's headers without hop-by-hop ones, and the
+    /// forwarding headers.
+    fn write_upstream_head(
+        &mut self,
+        head: &Head<'_, '_>,
+        (route, path): (&Route, &str),
+        new_request_id: Option<&[u8]>,
+    ) {
+        let upstream = upstream_path(path, route);
+        let target = match *upstream == *head.path {
+            true => (head.path, head.query),
+            false => (&*upstream, head.query),
+        };
+        let proto = if self.conn.tls { "https" } else { "http" };
+        let forwarding = Forwarding {
+            client: self.conn.client.ip(),
+            prior_for: head.forwarded_for,
+            proto,
+            host: head.host.unwrap_or_default(),
+            new_request_id,
+        };
+        if self.out.capacity() == 0 {
+            self.out = buffers::lend();
+        }
+        self.out.clear();
+        request_head(&mut self.out, head.head_only, target, head.headers, &forwarding);
+    }
+
     /// Waits until a whole request head is in the input, within the
     /// header timeout (an idle keep-alive connection closes after it too).
     async fn next_head(&mut self, timeout: Duration, max_header_bytes: usize, shutdown: &mut Watcher) -> Waited {

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::ReadBuf;
+use tokio::io::{Interest, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
@@ -108,10 +108,9 @@ pub(super) async fn read(
     poll_fn(|cx| {
         // The read is tried first: it checks the socket's readiness itself.
         loop {
-            match stream.try_read_buf(buf) {
-                Ok(0) => return Poll::Ready(Ok(Read::Eof)),
-                Ok(_) => return Poll::Ready(Ok(Read::Data)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            match try_read(stream, buf) {
+                Ok(Some(read)) => return Poll::Ready(Ok(read)),
+                Ok(None) => {}
                 Err(e) => return Poll::Ready(Err(e)),
             }
             match stream.poll_read_ready(cx) {
@@ -133,10 +132,23 @@ pub(super) async fn read(
 
 /// Reads what `stream` has now into `buf`, without waiting: `None` when
 /// it has nothing (which clears the socket's readable mark).
+///
+/// A read that did not fill the room it was given emptied the socket, so
+/// its readable mark is cleared at once, as HAProxy does: otherwise the next
+/// wait would begin with a read that finds nothing, one wasted system call
+/// per request. (Bytes that arrive later raise the mark again: the event
+/// loop, which runs only when this task yields, has not yet seen them.)
 pub(super) fn try_read(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<Read>> {
+    let room = buf.capacity() - buf.len();
     match stream.try_read_buf(buf) {
         Ok(0) => Ok(Some(Read::Eof)),
-        Ok(_) => Ok(Some(Read::Data)),
+        Ok(n) => {
+            if n < room {
+                let nothing_left = || Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock));
+                let _ = stream.try_io(Interest::READABLE, nothing_left);
+            }
+            Ok(Some(Read::Data))
+        }
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
         Err(e) => Err(e),
     }
