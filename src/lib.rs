@@ -21,7 +21,8 @@
 //! - [`balance`]: pure selection among endpoints (round-robin, smooth
 //!   weighted round-robin, power-of-two-choices, a consistent-hash ring).
 //! - [`upstream`]: an endpoint (address, balancing state, connections), the
-//!   HTTP/1.1 connections driven by the request that uses them, the HTTP/2
+//!   HTTP/1.1 connections driven by the request that uses them (hyper's,
+//!   and the fast path's plain ones), the HTTP/2
 //!   connections shared by many (each its own task), TLS to instances and
 //!   its profiles, the request body as sent, body stall timers, and the
 //!   retry budget.
@@ -52,13 +53,17 @@
 //!
 //! Data plane (no Consul call, nothing awaited while holding the snapshot):
 //! - [`server`]: serving HTTP for every listener: the accept loop with its
-//!   connection limits, the proxy threads, the handler trait, the response
-//!   body type and JSON errors.
+//!   connection limits, the proxy threads, the handler trait (which may
+//!   serve a plain connection itself before handing it to hyper), the
+//!   response body type and JSON errors.
 //! - [`proxy`]: the [`proxy::Gateway`] handler (one for every public
 //!   listener): route → policies → steer (canary side, hash key) → pick →
 //!   forward, retried on another instance when safe; header rules, upgrades,
 //!   the per-request record, and where errors become responses (gRPC
-//!   statuses for gRPC clients). A route without edge policies takes no
+//!   statuses for gRPC clients). A plain `GET`/`HEAD` on a route without
+//!   policies takes the gateway's own HTTP/1.1 path (the fast path, over
+//!   [`http1`] and plain upstream connections of its own); anything else
+//!   hands its connection to hyper. A route without edge policies takes no
 //!   lock; a rate-limited route takes one shard lock of its limiter's map
 //!   (dashmap), a cached route the cache's own (moka) and, on a miss, the
 //!   mutex of the table that coalesces fetches ([`cache::flight`]). An

@@ -8,6 +8,10 @@
 //! once, open connections finish their in-flight requests (HTTP/1 keep-alive
 //! and HTTP/2 are told to close), and after `grace` whatever is left is cut.
 //!
+//! A plain connection goes first to the handler's own HTTP/1.1 path, if it
+//! has one ([`Handler::serve_plain`]), and to hyper when the handler hands
+//! it over with the bytes it has read ([`handoff`]).
+//!
 //! With a TLS acceptor the handshake runs in the connection's own task, under
 //! the header timeout, so a slow handshake cannot stall the accept loop. With
 //! [`Workers`], each connection's task runs on the next proxy thread.
