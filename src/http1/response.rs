@@ -167,7 +167,7 @@ fn content_length(value: &[u8], before: Option<u64>) -> Result<u64, Invalid> {
 }
 
 /// The `timeout` of a `Keep-Alive` header (`timeout=5, max=100`).
-fn keep_alive_timeout(value: &[u8]) -> Option<Duration> {
+pub fn keep_alive_timeout(value: &[u8]) -> Option<Duration> {
     let text = std::str::from_utf8(value).ok()?;
     let timeout = text.split(',').find_map(|p| p.trim().strip_prefix("timeout="))?;
     timeout.trim().parse::<u64>().ok().map(Duration::from_secs)

@@ -3,8 +3,9 @@
 //! The rules are those of the proxy's header module (hop-by-hop headers
 //! out, `X-Forwarded-*` and `X-Request-Id` in), applied line by line.
 
-use std::io::Write;
 use std::net::IpAddr;
+
+use bytes::BufMut;
 
 use super::name::{hop_by_hop, known, tokens, Known};
 use super::response::ResponseHead;
@@ -135,23 +136,24 @@ fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Appends `ip` as text; IPv4 by hand, without the formatting machinery.
-fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+/// Appends `ip` as text; IPv4 (nearly every client) by hand, without the
+/// formatting machinery.
+pub fn push_ip(out: &mut impl BufMut, ip: IpAddr) {
     let IpAddr::V4(v4) = ip else {
-        let _ = write!(out, "{ip}");
+        out.put_slice(ip.to_string().as_bytes());
         return;
     };
     for (i, octet) in v4.octets().into_iter().enumerate() {
         if i > 0 {
-            out.push(b'.');
+            out.put_u8(b'.');
         }
         if octet >= 100 {
-            out.push(b'0' + octet / 100);
+            out.put_u8(b'0' + octet / 100);
         }
         if octet >= 10 {
-            out.push(b'0' + octet / 10 % 10);
+            out.put_u8(b'0' + octet / 10 % 10);
         }
-        out.push(b'0' + octet % 10);
+        out.put_u8(b'0' + octet % 10);
     }
 }
 

@@ -8,12 +8,14 @@
 //! - `X-Request-Id` is kept when the client sent a sane one, else generated,
 //!   and echoed on the response so a client can quote it.
 
-use std::fmt::Write;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::http1::request::sane_request_id;
+use crate::http1::write::push_ip;
 
 // `Trailer` is not among them (RFC 9110 §6.6.2 is end to end): it names the
 // trailer fields to come, and an HTTP/1.1 client is sent only those.
@@ -172,8 +174,7 @@ impl RequestIds {
     /// The client's ID if it is sane (1–128 visible ASCII), else a new one; also stored in `headers`.
     pub fn ensure(&self, headers: &mut HeaderMap) -> HeaderValue {
         if let Some(given) = headers.get(&X_REQUEST_ID) {
-            let ok = (1..=128).contains(&given.len()) && given.as_bytes().iter().all(|b| b.is_ascii_graphic());
-            if ok {
+            if sane_request_id(given.as_bytes()) {
                 return given.clone();
             }
         }
@@ -201,27 +202,6 @@ fn push_hex(out: &mut [u8], mut value: u64) {
     for byte in out.iter_mut().rev() {
         *byte = b"0123456789abcdef"[(value & 0xf) as usize];
         value >>= 4;
-    }
-}
-
-/// Appends `ip` as text; IPv4 (nearly every client) by hand, without the
-/// formatting machinery.
-fn push_ip(out: &mut BytesMut, ip: IpAddr) {
-    let IpAddr::V4(v4) = ip else {
-        let _ = write!(out, "{ip}");
-        return;
-    };
-    for (i, octet) in v4.octets().into_iter().enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b".");
-        }
-        if octet >= 100 {
-            out.extend_from_slice(&[b'0' + octet / 100]);
-        }
-        if octet >= 10 {
-            out.extend_from_slice(&[b'0' + octet / 10 % 10]);
-        }
-        out.extend_from_slice(&[b'0' + octet % 10]);
     }
 }
 

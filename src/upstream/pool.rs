@@ -267,9 +267,7 @@ impl Connection {
 
 /// The `timeout` of a `Keep-Alive` header (`timeout=5, max=100`), if any.
 fn keep_alive_timeout(headers: &http::HeaderMap) -> Option<Duration> {
-    let value = headers.get(&KEEP_ALIVE)?.to_str().ok()?;
-    let timeout = value.split(',').find_map(|p| p.trim().strip_prefix("timeout="))?;
-    timeout.trim().parse::<u64>().ok().map(Duration::from_secs)
+    crate::http1::response::keep_alive_timeout(headers.get(&KEEP_ALIVE)?.as_bytes())
 }
 
 static KEEP_ALIVE: http::HeaderName = http::HeaderName::from_static("keep-alive");
