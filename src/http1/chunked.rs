@@ -108,7 +108,7 @@ impl Chunked {
             self.state = State::Done;
             return Ok(Some(2));
         }
-        match rest.windows(2).position(|w| w == b"\r\n") {
+        match memchr::memmem::find(rest, b"\r\n") {
             Some(end) => Ok(Some(end + 2)),
             None if rest.len() > MAX_LINE => Err(ChunkError::LineTooLong),
             None => Ok(None),

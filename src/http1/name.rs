@@ -67,6 +67,23 @@ pub fn hop_by_hop(known: Known) -> bool {
     )
 }
 
+/// A table of the bytes that are ASCII letters or digits or are in `also`,
+/// for checking a value byte by byte with one lookup each.
+pub const fn byte_set(also: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = (i as u8).is_ascii_alphanumeric();
+        i += 1;
+    }
+    let mut j = 0;
+    while j < also.len() {
+        table[also[j] as usize] = true;
+        j += 1;
+    }
+    table
+}
+
 /// The comma-separated tokens of a list header, trimmed, empty ones skipped.
 pub fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value.split(|b| *b == b',').map(trim).filter(|t| !t.is_empty())
@@ -93,6 +110,14 @@ mod tests {
         assert_eq!(known("accept"), Known::Other);
         assert_eq!(known("hosts"), Known::Other);
         assert_eq!(known("x-request-ix"), Known::Other);
+    }
+
+    #[test]
+    fn a_byte_set_holds_letters_digits_and_what_it_adds() {
+        let set = byte_set(b"-.");
+        assert!(set[usize::from(b'a')] && set[usize::from(b'Z')] && set[usize::from(b'7')]);
+        assert!(set[usize::from(b'-')] && set[usize::from(b'.')]);
+        assert!(!set[usize::from(b'/')] && !set[usize::from(b' ')] && !set[0x80]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::name::{known, tokens, trim, Known};
+use super::name::{byte_set, known, tokens, trim, Known};
 
 /// Room for the header lines of one head, left uninitialised (httparse
 /// fills what it reads).
@@ -119,18 +119,7 @@ fn plain_target(target: &str) -> bool {
 }
 
 /// The bytes of [`plain_target`]: unreserved, sub-delims, `:@/?%`.
-static TARGET_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        table[i] = b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+')
-            || matches!(b, b',' | b';' | b'=' | b':' | b'@' | b'/' | b'?' | b'%');
-        i += 1;
-    }
-    table
-};
+static TARGET_BYTES: [bool; 256] = byte_set(b"-._~!$&'()*+,;=:@/?%");
 
 /// `Connection: keep-alive` (the default in HTTP/1.1, so nothing to act on).
 fn only_keep_alive(value: &[u8]) -> bool {

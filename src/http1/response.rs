@@ -107,12 +107,11 @@ pub fn parse<'h, 'b>(
     }
     head.reusable = connection.reusable(http11);
     head.names_headers = connection.others;
-    head.framing = match (code, coded, length) {
+    head.framing = match (coded, chunked, length) {
         _ if head_only || code < 200 || code == 204 || code == 304 => Framing::Empty,
-        (_, true, _) if chunked => Framing::Chunked,
-        (_, true, _) => Framing::UntilClose,
-        (_, false, Some(n)) => Framing::Length(n),
-        (_, false, None) => Framing::UntilClose,
+        (true, true, _) => Framing::Chunked,
+        (false, _, Some(n)) => Framing::Length(n),
+        _ => Framing::UntilClose,
     };
     // A message with both codings is a smuggling attempt or a broken
     // server: its connection is not trusted with another request.

@@ -193,10 +193,7 @@ impl Upstreams {
         // reading another protocol on its connection: the instance failed.
         if answer.0.status() == http::StatusCode::SWITCHING_PROTOCOLS && !attempt.upgrading {
             let detail = "101 Switching Protocols to a request that asked for no switch".to_string();
-            if let Some(suppressed) = REQUEST_FAILED.admit() {
-                tracing::warn!(instance = %endpoint.id, %detail, suppressed, "upstream request failed");
-            }
-            return Err((ProxyError::Upstream { instance: endpoint.id.clone(), detail }, Some(Failure::Other)));
+            return Err(request_failed(&endpoint.id, detail, Failure::Other));
         }
         Ok(answer)
     }
@@ -404,11 +401,16 @@ fn judge_canary(route: &Route, index: usize, server_error: bool) {
 
 /// A request that got no response head from `endpoint`.
 fn failed(endpoint: &Endpoint, error: &hyper::Error) -> Failed {
-    let detail = crate::error_chain::describe(error);
+    request_failed(&endpoint.id, crate::error_chain::describe(error), classify(error))
+}
+
+/// A request to `instance` that got no usable answer, as `detail` says:
+/// logged (throttled), and a 502.
+pub(super) fn request_failed(instance: &str, detail: String, failure: Failure) -> Failed {
     if let Some(suppressed) = REQUEST_FAILED.admit() {
-        tracing::warn!(instance = %endpoint.id, %detail, suppressed, "upstream request failed");
+        tracing::warn!(instance, %detail, suppressed, "upstream request failed");
     }
-    (ProxyError::Upstream { instance: endpoint.id.clone(), detail }, Some(classify(error)))
+    (ProxyError::Upstream { instance: instance.into(), detail }, Some(failure))
 }
 
 fn kind_of(error: &ProxyError, failure: Option<Failure>) -> UpstreamErrorKind {

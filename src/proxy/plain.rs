@@ -39,8 +39,9 @@ use wait::{read, readable, try_read, Read, Timer};
 
 use super::error::ProxyError;
 use super::exchange::Exchange;
-use super::forward::count_answer;
+use super::forward::{count_answer, count_failure, request_failed};
 use super::headers::REQUEST_ID_MAX;
+use super::retry::Failure;
 use super::upstream_request::upstream_path;
 use super::validate::valid_host;
 use super::{refused_escape, Gateway};
@@ -197,11 +198,9 @@ impl Gateway {
         let framed = match relay::write_head(&mut serving.up, &mut serving.out, head_only, &answering) {
             Ok(framed) => framed,
             Err(invalid) => {
-                let instance = route.upstream.endpoints.get(answered.index).map_or("-".into(), |e| e.id.clone());
-                tracing::warn!(%instance, detail = %invalid, "upstream request failed");
-                let error = ProxyError::Upstream { instance, detail: invalid.to_string() };
-                let failure = Some(super::retry::Failure::Other);
-                super::forward::count_failure(route, answered.index, (&error, failure), &self.settings, exchange);
+                let instance = route.upstream.endpoints.get(answered.index).map_or("-", |e| &e.id);
+                let (error, failure) = request_failed(instance, invalid.to_string(), Failure::Other);
+                count_failure(route, answered.index, (&error, failure), &self.settings, exchange);
                 return self.answer_error(serving, error, head_only, request_id, exchange).await;
             }
         };

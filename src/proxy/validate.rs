@@ -7,6 +7,7 @@
 use http::{header, HeaderMap, Version};
 
 use super::error::ProxyError;
+use crate::http1::name::byte_set;
 
 /// Checks the `Host` lines of a request of `version`.
 pub fn check_host(version: Version, headers: &HeaderMap) -> Result<(), ProxyError> {
@@ -24,18 +25,7 @@ pub fn check_host(version: Version, headers: &HeaderMap) -> Result<(), ProxyErro
 }
 
 /// The bytes of a registered name or IPv4 address: unreserved, sub-delims, `%`.
-static NAME_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        table[i] = b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'')
-            || matches!(b, b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b'%');
-        i += 1;
-    }
-    table
-};
+static NAME_BYTES: [bool; 256] = byte_set(b"-._~!$&'()*+,;=%");
 
 /// `host [":" port]` of RFC 3986: a registered name or IPv4 address, or a
 /// bracketed IP literal, then an optional decimal port. No user info, path,

@@ -76,9 +76,8 @@ pub struct Watcher {
 
 impl Watcher {
     /// `connection`, closed gracefully once shutdown begins.
-    pub fn watch<C: GracefulConnection>(mut self, connection: C) -> Watched<C> {
-        self.unregister();
-        Watched { connection: Box::pin(connection), watcher: self, state: State::Unregistered }
+    pub fn watch<C: GracefulConnection>(self, connection: C) -> Watched<C> {
+        Watched { connection: Box::pin(connection), watcher: self, told: false }
     }
 
     /// True once shutdown has begun.
@@ -86,9 +85,9 @@ impl Watcher {
         self.inner.draining.load(Ordering::Acquire)
     }
 
-    /// Ready once shutdown has begun, for a connection served without
-    /// [`Watcher::watch`]: the first call leaves the task's waker to be
-    /// woken then (a task's waker stays the same from poll to poll).
+    /// Ready once shutdown has begun: the first call leaves the task's
+    /// waker to be woken then (a task's waker stays the same from poll to
+    /// poll); later calls read one flag.
     pub fn poll_draining(&mut self, cx: &Context<'_>) -> Poll<()> {
         if self.draining() {
             return Poll::Ready(());
@@ -121,17 +120,12 @@ impl Drop for Watcher {
     }
 }
 
-enum State {
-    Unregistered,
-    Registered(u64),
-    Told,
-}
-
 /// A connection that closes gracefully when its [`Drain`] is shut down.
 pub struct Watched<C> {
     connection: Pin<Box<C>>,
     watcher: Watcher,
-    state: State,
+    /// Its graceful close has begun.
+    told: bool,
 }
 
 impl<C: GracefulConnection> Future for Watched<C> {
@@ -139,42 +133,11 @@ impl<C: GracefulConnection> Future for Watched<C> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        match this.state {
-            State::Told => {}
-            State::Registered(_) if !this.watcher.inner.draining.load(Ordering::Acquire) => {}
-            State::Registered(_) => this.tell(),
-            State::Unregistered => this.register(cx),
+        if !this.told && this.watcher.poll_draining(cx).is_ready() {
+            this.told = true;
+            this.connection.as_mut().graceful_shutdown();
         }
         this.connection.as_mut().poll(cx)
-    }
-}
-
-impl<C: GracefulConnection> Watched<C> {
-    /// Leaves this task's waker to be woken at shutdown, or starts closing
-    /// if shutdown has begun. (A task's waker stays the same from poll to poll.)
-    fn register(&mut self, cx: &Context<'_>) {
-        let inner = &self.watcher.inner;
-        let mut waiting = inner.waiting();
-        if inner.draining.load(Ordering::Acquire) {
-            drop(waiting);
-            return self.tell();
-        }
-        let id = inner.next.fetch_add(1, Ordering::Relaxed);
-        waiting.insert(id, cx.waker().clone());
-        self.state = State::Registered(id);
-    }
-
-    fn tell(&mut self) {
-        self.state = State::Told;
-        self.connection.as_mut().graceful_shutdown();
-    }
-}
-
-impl<C> Drop for Watched<C> {
-    fn drop(&mut self) {
-        if let State::Registered(id) = self.state {
-            self.watcher.inner.waiting().remove(&id);
-        }
     }
 }
 

@@ -117,8 +117,7 @@ pub(super) async fn open_stream(
     http2: bool,
 ) -> Result<Stream, ConnectError> {
     let opened = async {
-        let tcp = TcpStream::connect(authority.as_str()).await.map_err(ConnectError::Io)?;
-        tcp.set_nodelay(true)?;
+        let tcp = connect_tcp(authority).await?;
         match tls {
             Some(tls) => tls.handshake(tcp, authority, http2).await.map_err(ConnectError::Tls),
             None => Ok(Stream::Plain(tcp)),
@@ -127,22 +126,18 @@ pub(super) async fn open_stream(
     tokio::time::timeout(timeout, opened).await.map_err(|_| ConnectError::TimedOut(timeout))?
 }
 
+/// A TCP connection to `authority`, without Nagle's delay.
+pub(super) async fn connect_tcp(authority: &Authority) -> Result<TcpStream, ConnectError> {
+    let tcp = TcpStream::connect(authority.as_str()).await?;
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
+}
+
 /// A hyper connection over a plain connection the gateway's own HTTP/1.1
 /// path let go of (an HTTP/1 handshake does no I/O).
 pub async fn adopt(wire: Box<Wire>, body_idle: Duration) -> Result<Box<Connection>, ConnectError> {
-    let authority = wire.authority().clone();
-    let server_idle = wire.server_idle_timeout();
-    let (sender, driver) = http1::Builder::new().handshake(TokioIo::new(Stream::Plain(wire.stream))).await?;
-    Ok(Box::new(Connection {
-        sender,
-        driver: Some(driver),
-        authority,
-        tls: None,
-        idle_since: Instant::now(),
-        server_idle,
-        body_idle: IdleTimer::new(body_idle),
-        stirred: WakeFlag::default(),
-    }))
+    let (authority, server_idle) = (wire.authority().clone(), wire.server_idle_timeout());
+    Connection::over(Stream::Plain(wire.stream), (authority, None), server_idle, body_idle).await
 }
 
 /// Opens a connection to `authority` within `timeout`; a response body on
@@ -154,20 +149,31 @@ pub async fn connect(
     body_idle: Duration,
 ) -> Result<Box<Connection>, ConnectError> {
     let stream = open_stream(authority, tls, timeout, false).await?;
-    let (sender, driver) = http1::Builder::new().handshake(TokioIo::new(stream)).await?;
-    Ok(Box::new(Connection {
-        sender,
-        driver: Some(driver),
-        authority: authority.clone(),
-        tls: tls.map(UpstreamTls::id),
-        idle_since: Instant::now(),
-        server_idle: None,
-        body_idle: IdleTimer::new(body_idle),
-        stirred: WakeFlag::default(),
-    }))
+    Connection::over(stream, (authority.clone(), tls.map(UpstreamTls::id)), None, body_idle).await
 }
 
 impl Connection {
+    /// HTTP/1.1 over `stream`, open to `authority` with the TLS settings
+    /// `tls` names (`None`: plain).
+    async fn over(
+        stream: Stream,
+        (authority, tls): (Authority, Option<u32>),
+        server_idle: Option<Duration>,
+        body_idle: Duration,
+    ) -> Result<Box<Connection>, ConnectError> {
+        let (sender, driver) = http1::Builder::new().handshake(TokioIo::new(stream)).await?;
+        Ok(Box::new(Connection {
+            sender,
+            driver: Some(driver),
+            authority,
+            tls,
+            idle_since: Instant::now(),
+            server_idle,
+            body_idle: IdleTimer::new(body_idle),
+            stirred: WakeFlag::default(),
+        }))
+    }
+
     /// Sends `request` and waits for the response head, driving the
     /// connection meanwhile. The connection comes back with the response;
     /// its [`Connection::poll_drive`] must be called until the body ends.
@@ -246,8 +252,7 @@ impl Connection {
     /// True when it has been idle less than `max_age` and another request
     /// can go out on it now.
     fn fresh(&mut self, max_age: Duration) -> bool {
-        let limit = self.server_idle.map_or(max_age, |server| max_age.min(before_server_closes(server)));
-        if self.idle_since.elapsed() >= limit {
+        if self.idle_since.elapsed() >= idle_limit(max_age, self.server_idle) {
             return false;
         }
         // Nothing arrived while it sat idle: it is as it was when it was put back.
@@ -272,15 +277,14 @@ fn keep_alive_timeout(headers: &http::HeaderMap) -> Option<Duration> {
 
 static KEEP_ALIVE: http::HeaderName = http::HeaderName::from_static("keep-alive");
 
-/// How long an idle connection is used when its server closes it after
-/// `server`: a second less (half of it below two seconds), so a request is
-/// never sent into the moment the server closes.
-pub(super) fn before_server_closes(server: Duration) -> Duration {
-    if server >= Duration::from_secs(2) {
-        server - Duration::from_secs(1)
-    } else {
-        server / 2
-    }
+/// How long an idle connection is used: `max_age`, and when its server
+/// closes idle connections after `server`, a second less than that (half
+/// of it below two seconds), so a request is never sent into the moment
+/// the server closes.
+pub(super) fn idle_limit(max_age: Duration, server: Option<Duration>) -> Duration {
+    let Some(server) = server else { return max_age };
+    let before_close = if server >= Duration::from_secs(2) { server - Duration::from_secs(1) } else { server / 2 };
+    max_age.min(before_close)
 }
 
 /// Polls the connection if it is still open; false (and dropped) once it ended.
@@ -331,13 +335,25 @@ pub struct Connections {
 
 type Slots = [OnceLock<Box<Slot>>; SLOTS];
 
+/// One thread's idle connections to one instance, of both kinds.
 #[derive(Default)]
 struct Slot {
-    queue: SegQueue<Box<Connection>>,
+    /// hyper's.
+    hyper: Queue<Box<Connection>>,
+    /// The fast path's own ([`Wire`]).
+    wires: Queue<Box<Wire>>,
+}
+
+/// A lock-free queue that knows its length.
+struct Queue<T> {
+    items: SegQueue<T>,
     len: AtomicUsize,
-    /// The plain path's own connections ([`Wire`]).
-    wires: SegQueue<Box<Wire>>,
-    wires_len: AtomicUsize,
+}
+
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Queue { items: SegQueue::new(), len: AtomicUsize::new(0) }
+    }
 }
 
 impl Default for Connections {
@@ -355,7 +371,7 @@ impl std::fmt::Debug for Connections {
 impl Connections {
     /// Idle HTTP/1.1 connections waiting, over all threads.
     pub fn len(&self) -> usize {
-        self.queues().map(|s| s.len.load(Ordering::Relaxed) + s.wires_len.load(Ordering::Relaxed)).sum()
+        self.queues().map(|s| s.hyper.len() + s.wires.len()).sum()
     }
 
     /// True when none is waiting.
@@ -368,7 +384,7 @@ impl Connections {
     /// on the way are dropped.
     pub fn take(&self, authority: &Authority, tls: Option<u32>, max_age: Duration) -> Option<Box<Connection>> {
         let slot = self.slots.get()?[thread_slot()].get()?;
-        while let Some(mut conn) = slot.pop() {
+        while let Some(mut conn) = slot.hyper.pop() {
             if &conn.authority == authority && conn.tls == tls && conn.fresh(max_age) {
                 return Some(conn);
             }
@@ -379,13 +395,12 @@ impl Connections {
     /// Puts `conn` back in this thread's queue if its last exchange ended
     /// cleanly and there is room; otherwise it is closed.
     pub fn put(&self, mut conn: Box<Connection>) {
-        let slots = self.slots.get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
-        let slot = slots[thread_slot()].get_or_init(Box::default);
-        if slot.len.load(Ordering::Relaxed) >= MAX_IDLE_PER_INSTANCE || !conn.reusable() {
+        let slot = self.own_slot();
+        if slot.hyper.len() >= MAX_IDLE_PER_INSTANCE || !conn.reusable() {
             return;
         }
         conn.idle_since = Instant::now();
-        slot.push(conn);
+        slot.hyper.push(conn);
     }
 
     /// A plain connection to `authority` idle for less than `max_age`, from
@@ -393,7 +408,6 @@ impl Connections {
     pub fn take_wire(&self, authority: &Authority, max_age: Duration, now: Instant) -> Option<Box<Wire>> {
         let slot = self.slots.get()?[thread_slot()].get()?;
         while let Some(wire) = slot.wires.pop() {
-            slot.wires_len.fetch_sub(1, Ordering::Relaxed);
             if wire.authority() == authority && wire.fresh(max_age, now) {
                 return Some(wire);
             }
@@ -404,14 +418,18 @@ impl Connections {
     /// Puts `wire`, whose last exchange ended cleanly, back in this thread's
     /// queue if there is room; otherwise it is closed.
     pub fn put_wire(&self, mut wire: Box<Wire>, now: Instant) {
-        let slots = self.slots.get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
-        let slot = slots[thread_slot()].get_or_init(Box::default);
-        if slot.wires_len.load(Ordering::Relaxed) >= MAX_IDLE_PER_INSTANCE {
+        let slot = self.own_slot();
+        if slot.wires.len() >= MAX_IDLE_PER_INSTANCE {
             return;
         }
         wire.idle_from(now);
-        slot.wires_len.fetch_add(1, Ordering::Relaxed);
         slot.wires.push(wire);
+    }
+
+    /// This thread's queues, made on first use.
+    fn own_slot(&self) -> &Slot {
+        let slots = self.slots.get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+        slots[thread_slot()].get_or_init(Box::default)
     }
 
     /// The queues threads have left connections in.
@@ -422,36 +440,38 @@ impl Connections {
     /// Closes the connections idle for `max_age` or closed by the instance.
     pub fn sweep(&self, max_age: Duration) {
         self.multiplexed.sweep(max_age);
+        let now = Instant::now();
         for slot in self.queues() {
-            for _ in 0..slot.len.load(Ordering::Relaxed) {
-                let Some(mut conn) = slot.pop() else { break };
-                if conn.fresh(max_age) {
-                    slot.push(conn);
-                }
-            }
-            let now = Instant::now();
-            for _ in 0..slot.wires_len.load(Ordering::Relaxed) {
-                let Some(wire) = slot.wires.pop() else { break };
-                slot.wires_len.fetch_sub(1, Ordering::Relaxed);
-                if wire.fresh(max_age, now) {
-                    slot.wires_len.fetch_add(1, Ordering::Relaxed);
-                    slot.wires.push(wire);
-                }
-            }
+            slot.hyper.retain(|conn| conn.fresh(max_age));
+            slot.wires.retain(|wire| wire.fresh(max_age, now));
         }
     }
 }
 
-impl Slot {
-    fn push(&self, conn: Box<Connection>) {
-        self.len.fetch_add(1, Ordering::Relaxed);
-        self.queue.push(conn);
+impl<T> Queue<T> {
+    fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
     }
 
-    fn pop(&self) -> Option<Box<Connection>> {
-        let conn = self.queue.pop()?;
+    fn push(&self, item: T) {
+        self.len.fetch_add(1, Ordering::Relaxed);
+        self.items.push(item);
+    }
+
+    fn pop(&self) -> Option<T> {
+        let item = self.items.pop()?;
         self.len.fetch_sub(1, Ordering::Relaxed);
-        Some(conn)
+        Some(item)
+    }
+
+    /// Passes over the items once, keeping those `keep` accepts.
+    fn retain(&self, mut keep: impl FnMut(&mut T) -> bool) {
+        for _ in 0..self.len() {
+            let Some(mut item) = self.pop() else { break };
+            if keep(&mut item) {
+                self.push(item);
+            }
+        }
     }
 }
 

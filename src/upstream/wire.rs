@@ -35,12 +35,8 @@ pub struct Wire {
 impl Wire {
     /// Connects to `authority` within `timeout`.
     pub async fn connect(authority: &Authority, timeout: Duration) -> Result<Box<Wire>, ConnectError> {
-        let connecting = TcpStream::connect(authority.as_str());
-        let stream = match tokio::time::timeout(timeout, connecting).await {
-            Ok(stream) => stream?,
-            Err(_) => return Err(ConnectError::TimedOut(timeout)),
-        };
-        stream.set_nodelay(true)?;
+        let connecting = super::pool::connect_tcp(authority);
+        let stream = tokio::time::timeout(timeout, connecting).await.map_err(|_| ConnectError::TimedOut(timeout))??;
         Ok(Box::new(Wire { stream, authority: authority.clone(), idle_since: Instant::now(), server_idle: None }))
     }
 
@@ -72,15 +68,14 @@ impl Wire {
     /// and goes out again on a new connection.)
     pub(super) fn idle_from(&mut self, now: Instant) {
         self.idle_since = now;
-        let would_block = || Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock));
-        let _ = self.stream.try_io(Interest::READABLE, would_block);
+        mark_drained(&self.stream);
     }
 
     /// True when, at `now`, it has been idle less than `max_age` (and less
     /// than the instance keeps it) and nothing arrived on it meanwhile.
     pub(super) fn fresh(&self, max_age: Duration, now: Instant) -> bool {
-        let limit = self.server_idle.map_or(max_age, |server| max_age.min(super::pool::before_server_closes(server)));
-        now.saturating_duration_since(self.idle_since) < limit && self.quiet()
+        now.saturating_duration_since(self.idle_since) < super::pool::idle_limit(max_age, self.server_idle)
+            && self.quiet()
     }
 
     /// Nothing arrived (no close, no stray byte) since its last exchange:
@@ -89,4 +84,14 @@ impl Wire {
     fn quiet(&self) -> bool {
         self.stream.try_io(Interest::READABLE, || Ok(())).is_err()
     }
+}
+
+/// Clears `stream`'s readable mark, without a system call, once a read has
+/// emptied it: tokio clears the mark only when a read would block, so the
+/// next wait would otherwise begin with a read that finds nothing. Bytes
+/// that arrive later raise the mark again (the event loop has not yet
+/// seen them).
+pub fn mark_drained(stream: &TcpStream) {
+    let nothing_left = || Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock));
+    let _ = stream.try_io(Interest::READABLE, nothing_left);
 }

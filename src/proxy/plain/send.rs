@@ -14,17 +14,14 @@ use tokio::time::Instant;
 use super::buffers::Buf;
 use super::wait::{read, ClientWatch, Read, Timer};
 use crate::http1::head_end;
-use crate::log_throttle::LogThrottle;
 use crate::proxy::error::ProxyError;
 use crate::proxy::exchange::Exchange;
-use crate::proxy::forward::{connect_failed, count_failure, Failed};
+use crate::proxy::forward::{connect_failed, count_failure, request_failed, Failed};
 use crate::proxy::retry::{may_retry, Failure};
 use crate::proxy::Gateway;
 use crate::snapshot::{Choice, Route};
 use crate::upstream::wire::Wire;
 use crate::upstream::{Endpoint, InFlight};
-
-static REQUEST_FAILED: LogThrottle = LogThrottle::new(std::time::Duration::from_secs(1));
 
 /// Largest response head read from an instance.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -90,10 +87,7 @@ impl Unanswered {
             Unanswered::Again => ("connection closed before any response byte".to_string(), Failure::NoResponse),
             Unanswered::Failed(detail, failure) => (detail, failure),
         };
-        if let Some(suppressed) = REQUEST_FAILED.admit() {
-            tracing::warn!(instance = %endpoint.id, %detail, suppressed, "upstream request failed");
-        }
-        Attempted::Failed((ProxyError::Upstream { instance: endpoint.id.clone(), detail }, Some(failure)))
+        Attempted::Failed(request_failed(&endpoint.id, detail, failure))
     }
 }
 

@@ -13,11 +13,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{Interest, ReadBuf};
+use tokio::io::ReadBuf;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use crate::server::drain::Watcher;
+use crate::upstream::wire::mark_drained;
 
 /// A connection's timer.
 pub(super) struct Timer {
@@ -134,18 +135,15 @@ pub(super) async fn read(
 /// it has nothing (which clears the socket's readable mark).
 ///
 /// A read that did not fill the room it was given emptied the socket, so
-/// its readable mark is cleared at once, as HAProxy does: otherwise the next
-/// wait would begin with a read that finds nothing, one wasted system call
-/// per request. (Bytes that arrive later raise the mark again: the event
-/// loop, which runs only when this task yields, has not yet seen them.)
+/// its readable mark is cleared at once ([`mark_drained`]), as HAProxy
+/// does: one wasted system call less per request.
 pub(super) fn try_read(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<Read>> {
     let room = buf.capacity() - buf.len();
     match stream.try_read_buf(buf) {
         Ok(0) => Ok(Some(Read::Eof)),
         Ok(n) => {
             if n < room {
-                let nothing_left = || Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock));
-                let _ = stream.try_io(Interest::READABLE, nothing_left);
+                mark_drained(stream);
             }
             Ok(Some(Read::Data))
         }
